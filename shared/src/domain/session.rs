@@ -1,0 +1,186 @@
+//! Users, provider identities and sessions (token families), and the one decision of
+//! refresh rotation: what a failed conditional write means.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{AuthType, Network, TenantId};
+
+/// A PERS user id (a UUID).
+pub type UserId = String;
+
+/// The link from a provider subject to a PERS user, one per (tenant, issuer, subject).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub tenant_id: TenantId,
+    pub issuer: String,
+    pub subject: String,
+    pub user_id: UserId,
+    pub created_at: i64,
+}
+
+impl Identity {
+    /// The key that makes (tenant, issuer, subject) unique: a hash, since issuers and
+    /// subjects are arbitrary strings.
+    pub fn lookup_key(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [self.tenant_id.as_str(), &self.issuer, &self.subject] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A user created without a provider token (sandbox mode), holding its `rawLoginData`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxUser {
+    pub user_id: UserId,
+    pub tenant_id: TenantId,
+    pub raw_login_data: serde_json::Value,
+    pub created_at: i64,
+    /// The end of the one session it was made for (it can never sign in again), so that
+    /// the item expires with it (DynamoDB TTL `expiresAt`).
+    pub expires_at: i64,
+}
+
+/// One token family. `generation` is the generation of the current refresh token;
+/// `rotated_at` is when it became current (for the parent's grace interval).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub session_id: String,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub auth_type: AuthType,
+    pub network: Network,
+    pub generation: u64,
+    pub rotated_at: i64,
+    pub revoked: bool,
+    pub created_at: i64,
+    /// Absolute end of the session (never extended); also the storage TTL.
+    pub expires_at: i64,
+}
+
+/// What a refresh that lost its conditional write should do, judged from the session
+/// as it was when the write failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The immediate parent, within the grace interval: answer with the family's
+    /// current generation, do not rotate again.
+    Grace(Session),
+    /// A token that is no longer current and not in grace: revoke the family.
+    Reuse,
+    /// Unknown, revoked, expired or another tenant's session: refuse, change nothing.
+    Refuse,
+}
+
+/// Judges a failed rotation of generation `presented` of a session of `tenant`.
+pub fn judge_failed_rotation(
+    stored: Option<&Session>,
+    tenant: &TenantId,
+    presented: u64,
+    now: i64,
+    grace_seconds: i64,
+) -> Verdict {
+    let Some(s) = stored else {
+        return Verdict::Refuse;
+    };
+    if s.revoked || &s.tenant_id != tenant || s.expires_at <= now {
+        return Verdict::Refuse;
+    }
+    if s.generation == presented + 1 && now - s.rotated_at <= grace_seconds {
+        Verdict::Grace(s.clone())
+    } else if s.generation == presented {
+        // The write failed although the generation matched: nothing to judge as reuse.
+        Verdict::Refuse
+    } else {
+        Verdict::Reuse
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(generation: u64, rotated_at: i64) -> Session {
+        Session {
+            session_id: "s".into(),
+            tenant_id: TenantId::parse("8f14e45f-ceea-467f-a0e6-7c2e1d0b0a5e").unwrap(),
+            user_id: "u".into(),
+            auth_type: AuthType::User,
+            network: Network::Mainnet,
+            generation,
+            rotated_at,
+            revoked: false,
+            created_at: 0,
+            expires_at: 10_000,
+        }
+    }
+
+    #[test]
+    fn the_parent_within_grace_gets_the_current_generation() {
+        let s = session(5, 1000);
+        let t = s.tenant_id.clone();
+        assert_eq!(
+            judge_failed_rotation(Some(&s), &t, 4, 1010, 10),
+            Verdict::Grace(s.clone())
+        );
+        assert_eq!(
+            judge_failed_rotation(Some(&s), &t, 4, 1011, 10),
+            Verdict::Reuse
+        );
+        assert_eq!(
+            judge_failed_rotation(Some(&s), &t, 3, 1001, 10),
+            Verdict::Reuse
+        );
+    }
+
+    #[test]
+    fn dead_or_foreign_sessions_are_refused_without_revoking() {
+        let s = session(1, 0);
+        let other = TenantId::generate();
+        assert_eq!(
+            judge_failed_rotation(None, &s.tenant_id, 0, 1, 10),
+            Verdict::Refuse
+        );
+        assert_eq!(
+            judge_failed_rotation(Some(&s), &other, 0, 1, 10),
+            Verdict::Refuse
+        );
+        let revoked = Session {
+            revoked: true,
+            ..s.clone()
+        };
+        assert_eq!(
+            judge_failed_rotation(Some(&revoked), &s.tenant_id, 0, 1, 10),
+            Verdict::Refuse
+        );
+        assert_eq!(
+            judge_failed_rotation(Some(&s), &s.tenant_id, 0, 10_000, 10),
+            Verdict::Refuse
+        );
+    }
+
+    #[test]
+    fn identity_keys_separate_tenants_issuers_and_subjects() {
+        let id = |t: &str, i: &str, s: &str| Identity {
+            tenant_id: TenantId::parse(t).unwrap(),
+            issuer: i.into(),
+            subject: s.into(),
+            user_id: "u".into(),
+            created_at: 0,
+        };
+        let (a, b) = (
+            "8f14e45f-ceea-467f-a0e6-7c2e1d0b0a5e",
+            "1679091c-5a88-4faf-afb5-e6087eb1b2dc",
+        );
+        let base = id(a, "https://i", "sub").lookup_key();
+        assert_eq!(base, id(a, "https://i", "sub").lookup_key());
+        assert_ne!(base, id(b, "https://i", "sub").lookup_key());
+        assert_ne!(base, id(a, "https://j", "sub").lookup_key());
+        assert_ne!(id(a, "ab", "c").lookup_key(), id(a, "a", "bc").lookup_key());
+    }
+}

@@ -1,0 +1,22 @@
+//! PERS auth & tenants: the domain crate shared by every function and by `pers-local`.
+//!
+//! One folder per concern: [`domain`] (tenants, credentials, ids), [`store`] (the storage
+//! trait with its embedded and DynamoDB implementations), [`keys`] (signing key sets),
+//! [`token`] (issuing and verifying PERS tokens), [`http`] (one router per endpoint group).
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod keys;
+pub mod runtime;
+pub mod store;
+pub mod telemetry;
+pub mod token;
+
+/// The error type carried as a `source` by infrastructure failures.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Seconds since the Unix epoch, the unit of every JWT time claim.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
