@@ -1,0 +1,302 @@
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::KeyError;
+
+/// Algorithms the service signs with. RS256 is the default because API Gateway's JWT
+/// authorizer accepts only RSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    #[serde(rename = "RS256")]
+    Rs256,
+    #[serde(rename = "ES256")]
+    Es256,
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    pub fn jwt(self) -> Algorithm {
+        match self {
+            Self::Rs256 => Algorithm::RS256,
+            Self::Es256 => Algorithm::ES256,
+            Self::EdDsa => Algorithm::EdDSA,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+}
+
+impl FromStr for SigningAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "RS256" => Ok(Self::Rs256),
+            "ES256" => Ok(Self::Es256),
+            "EdDSA" => Ok(Self::EdDsa),
+            other => Err(format!("must be RS256, ES256 or EdDSA, got {other:?}")),
+        }
+    }
+}
+
+/// A private key as stored in the local key file and in each version of the signing-key
+/// secret: `{"alg": "RS256", "privateKeyPem": "<PKCS#8 PEM>"}`.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyMaterial {
+    pub alg: SigningAlgorithm,
+    pub private_key_pem: SecretString,
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyMaterial {
+    /// A fresh private key of `alg` from the OS random source.
+    pub fn generate(alg: SigningAlgorithm) -> Result<Self, KeyError> {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let mut rng = rand::rngs::OsRng;
+        let pem = match alg {
+            SigningAlgorithm::Rs256 => rsa::RsaPrivateKey::new(&mut rng, 2048)
+                .map_err(|e| KeyError::Invalid(e.to_string()))?
+                .to_pkcs8_pem(LineEnding::LF),
+            SigningAlgorithm::Es256 => {
+                p256::SecretKey::random(&mut rng).to_pkcs8_pem(LineEnding::LF)
+            }
+            SigningAlgorithm::EdDsa => {
+                ed25519_dalek::SigningKey::generate(&mut rng).to_pkcs8_pem(LineEnding::LF)
+            }
+        }
+        .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        Ok(Self {
+            alg,
+            private_key_pem: SecretString::from(pem.as_str()),
+        })
+    }
+
+    /// The JSON form stored in files and secrets.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({ "alg": self.alg, "privateKeyPem": self.private_key_pem.expose_secret() })
+    }
+
+    pub fn from_json(raw: &str) -> Result<Self, KeyError> {
+        serde_json::from_str(raw).map_err(|e| redacted_json_error("key JSON", &e))
+    }
+}
+
+/// A JSON error about key material that names the kind of error and where it is, not
+/// serde's message, which may quote the offending value: key material.
+pub(super) fn redacted_json_error(what: impl std::fmt::Display, e: &serde_json::Error) -> KeyError {
+    KeyError::Invalid(format!(
+        "{what}: not a valid key document ({:?} error at line {}, column {})",
+        e.classify(),
+        e.line(),
+        e.column()
+    ))
+}
+
+/// A usable key: signs (if current) and verifies, with its public JWK and `kid`.
+pub struct SigningKey {
+    kid: String,
+    alg: SigningAlgorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public_jwk: serde_json::Value,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn invalid(e: impl fmt::Display) -> KeyError {
+    KeyError::Invalid(e.to_string())
+}
+
+impl SigningKey {
+    pub fn from_material(material: &KeyMaterial) -> Result<Self, KeyError> {
+        use rsa::pkcs8::DecodePrivateKey;
+        use rsa::traits::PublicKeyParts;
+        let pem = material.private_key_pem.expose_secret();
+        // The thumbprint members of RFC 7638, which serde_json keeps in lexical order.
+        let (thumb, encoding, decoding) = match material.alg {
+            SigningAlgorithm::Rs256 => {
+                let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(invalid)?;
+                let (n, e) = (b64(&key.n().to_bytes_be()), b64(&key.e().to_bytes_be()));
+                (
+                    json!({"e": e, "kty": "RSA", "n": n}),
+                    EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(invalid)?,
+                    DecodingKey::from_rsa_components(&n, &e).map_err(invalid)?,
+                )
+            }
+            SigningAlgorithm::Es256 => {
+                use p256::elliptic_curve::sec1::ToEncodedPoint;
+                let key = p256::SecretKey::from_pkcs8_pem(pem).map_err(invalid)?;
+                let point = key.public_key().to_encoded_point(false);
+                let (Some(x), Some(y)) = (point.x(), point.y()) else {
+                    return Err(KeyError::Invalid("EC point at infinity".into()));
+                };
+                let (x, y) = (b64(x), b64(y));
+                (
+                    json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}),
+                    EncodingKey::from_ec_pem(pem.as_bytes()).map_err(invalid)?,
+                    DecodingKey::from_ec_components(&x, &y).map_err(invalid)?,
+                )
+            }
+            SigningAlgorithm::EdDsa => {
+                let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(invalid)?;
+                let x = b64(key.verifying_key().as_bytes());
+                (
+                    json!({"crv": "Ed25519", "kty": "OKP", "x": x}),
+                    EncodingKey::from_ed_pem(pem.as_bytes()).map_err(invalid)?,
+                    DecodingKey::from_ed_components(&x).map_err(invalid)?,
+                )
+            }
+        };
+        let kid = b64(&Sha256::digest(thumb.to_string().as_bytes()));
+        let mut public_jwk = thumb;
+        public_jwk["kid"] = json!(kid);
+        public_jwk["alg"] = json!(material.alg.name());
+        public_jwk["use"] = json!("sig");
+        Ok(Self {
+            kid,
+            alg: material.alg,
+            encoding,
+            decoding,
+            public_jwk,
+        })
+    }
+
+    /// The RFC 7638 thumbprint of the public key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.alg
+    }
+
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
+    }
+
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+
+    /// The public JWK with `kid`, `alg` and `use: sig`; never a private member.
+    pub fn public_jwk(&self) -> serde_json::Value {
+        self.public_jwk.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_key_document_is_described_without_quoting_it() {
+        for raw in [
+            r#"{"alg": "PEM-MIIEvQ", "privateKeyPem": "x"}"#,
+            r#""PEM-MIIEvQ""#,
+            r#"{"alg": "RS256", "privateKeyPem": "PEM-MIIEvQ", "#,
+        ] {
+            let err = KeyMaterial::from_json(raw).unwrap_err().to_string();
+            assert!(!err.contains("MIIEvQ"), "{err}");
+            assert!(err.contains("line 1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_algorithm_generates_parses_and_publishes_only_public_parts() {
+        for alg in [
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ] {
+            let material = KeyMaterial::generate(alg).unwrap();
+            let round_trip = KeyMaterial::from_json(&material.to_json().to_string()).unwrap();
+            let a = SigningKey::from_material(&material).unwrap();
+            let b = SigningKey::from_material(&round_trip).unwrap();
+            assert_eq!(a.kid(), b.kid(), "{alg:?}: kid is a function of the key");
+            let jwk = a.public_jwk();
+            assert_eq!(jwk["alg"], alg.name());
+            assert_eq!(jwk["use"], "sig");
+            assert_eq!(jwk["kid"], a.kid());
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(jwk.get(private).is_none(), "{alg:?} leaks {private}");
+            }
+            // The published JWK is what outside verifiers use: it must verify our signature.
+            let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
+            let decoding = DecodingKey::from_jwk(&parsed).unwrap();
+            let mut header = jsonwebtoken::Header::new(alg.jwt());
+            header.kid = Some(a.kid().to_owned());
+            let token = jsonwebtoken::encode(
+                &header,
+                &json!({"sub": "x", "exp": crate::now_unix() + 60}),
+                a.encoding_key(),
+            )
+            .unwrap();
+            let mut validation = jsonwebtoken::Validation::new(alg.jwt());
+            validation.validate_aud = false;
+            jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
+        }
+    }
+
+    #[test]
+    fn distinct_keys_have_distinct_kids() {
+        let a = SigningKey::from_material(&KeyMaterial::generate(SigningAlgorithm::Es256).unwrap())
+            .unwrap();
+        let b = SigningKey::from_material(&KeyMaterial::generate(SigningAlgorithm::Es256).unwrap())
+            .unwrap();
+        assert_ne!(a.kid(), b.kid());
+    }
+
+    #[test]
+    fn mismatched_or_broken_material_is_rejected() {
+        let ec = KeyMaterial::generate(SigningAlgorithm::Es256).unwrap();
+        let lying = KeyMaterial {
+            alg: SigningAlgorithm::Rs256,
+            ..ec
+        };
+        assert!(SigningKey::from_material(&lying).is_err());
+        assert!(KeyMaterial::from_json(r#"{"alg":"HS256","privateKeyPem":"x"}"#).is_err());
+        let junk = KeyMaterial::from_json(r#"{"alg":"EdDSA","privateKeyPem":"junk"}"#).unwrap();
+        assert!(SigningKey::from_material(&junk).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_private_key() {
+        let m = KeyMaterial::generate(SigningAlgorithm::EdDsa).unwrap();
+        assert!(!format!("{m:?}").contains("PRIVATE"));
+        let k = SigningKey::from_material(&m).unwrap();
+        assert!(!format!("{k:?}").contains("PRIVATE"));
+    }
+}

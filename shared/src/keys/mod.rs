@@ -1,0 +1,146 @@
+//! Signing key sets. The key staged current signs; the others (previous, pending) only
+//! verify and are published in the JWKS, so a rotation never invalidates a live token.
+//! Sources: a local file (`pers-local`) and AWS Secrets Manager (the Lambda functions).
+
+mod local;
+mod material;
+pub mod rotation;
+mod secrets;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use local::LocalKeySource;
+pub use material::{KeyMaterial, SigningAlgorithm, SigningKey};
+pub use secrets::{SecretsManagerKeySource, fetch_platform_key};
+
+use crate::BoxError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key store could not be reached and no keys are cached.
+    #[error("signing keys unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Key material is present but unusable.
+    #[error("invalid key material: {0}")]
+    Invalid(String),
+}
+
+/// The keys in force: one that signs, and every key a live token may carry.
+///
+/// A key that has just become current is published at once but may be held back from
+/// signing until `active_from`, while the previous key goes on signing: so every
+/// verifier (other functions' caches, API Gateway's JWKS cache) has seen the new key
+/// before any token carries it.
+#[derive(Debug)]
+pub struct KeySet {
+    current: SigningKey,
+    others: Vec<SigningKey>,
+    hold: Option<(i64, String)>,
+}
+
+impl KeySet {
+    pub fn new(current: SigningKey, others: Vec<SigningKey>) -> Self {
+        let others = others
+            .into_iter()
+            .filter(|k| k.kid() != current.kid())
+            .collect();
+        Self {
+            current,
+            others,
+            hold: None,
+        }
+    }
+
+    /// Lets the current key sign only from `active_from` (Unix seconds); until then the
+    /// key `previous_kid` of this set signs, if it is here.
+    pub fn activating_at(mut self, active_from: i64, previous_kid: &str) -> Self {
+        if self.others.iter().any(|k| k.kid() == previous_kid) {
+            self.hold = Some((active_from, previous_kid.to_owned()));
+        }
+        self
+    }
+
+    /// The key that signs new tokens now.
+    pub fn signing(&self) -> &SigningKey {
+        match &self.hold {
+            Some((from, kid)) if crate::now_unix() < *from => {
+                self.find(kid).unwrap_or(&self.current)
+            }
+            _ => &self.current,
+        }
+    }
+
+    /// A verifying key by `kid`, from this set only.
+    pub fn find(&self, kid: &str) -> Option<&SigningKey> {
+        std::iter::once(&self.current)
+            .chain(&self.others)
+            .find(|k| k.kid() == kid)
+    }
+
+    /// The public JWK Set: every key, current first.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = std::iter::once(&self.current)
+            .chain(&self.others)
+            .map(SigningKey::public_jwk)
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// The distinct algorithms of the published keys.
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        let mut algs: Vec<&'static str> = std::iter::once(&self.current)
+            .chain(&self.others)
+            .map(|k| k.algorithm().name())
+            .collect();
+        algs.dedup();
+        algs
+    }
+}
+
+#[async_trait]
+pub trait KeySource: Send + Sync + 'static {
+    /// The key set in force (possibly cached).
+    async fn key_set(&self) -> Result<Arc<KeySet>, KeyError>;
+
+    /// Asks for a fresh set because a token named a `kid` the cached set lacks. Sources
+    /// rate-limit this; the default is the cached set.
+    async fn refresh(&self) -> Result<Arc<KeySet>, KeyError> {
+        self.key_set().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SigningKey {
+        SigningKey::from_material(&KeyMaterial::generate(SigningAlgorithm::EdDsa).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_new_current_key_waits_for_its_activation_while_the_previous_signs() {
+        let (new, old) = (key(), key());
+        let old_kid = old.kid().to_owned();
+        let new_kid = new.kid().to_owned();
+        let held = KeySet::new(new, vec![old]).activating_at(crate::now_unix() + 60, &old_kid);
+        assert_eq!(held.signing().kid(), old_kid);
+        assert!(held.find(&new_kid).is_some(), "published before it signs");
+        assert_eq!(held.jwks()["keys"][0]["kid"], new_kid.as_str());
+
+        let (new, old) = (key(), key());
+        let old_kid = old.kid().to_owned();
+        let new_kid = new.kid().to_owned();
+        let active = KeySet::new(new, vec![old]).activating_at(crate::now_unix() - 1, &old_kid);
+        assert_eq!(active.signing().kid(), new_kid);
+    }
+
+    #[test]
+    fn without_a_previous_key_the_current_key_signs_at_once() {
+        let k = key();
+        let kid = k.kid().to_owned();
+        let set = KeySet::new(k, vec![]).activating_at(crate::now_unix() + 600, "gone");
+        assert_eq!(set.signing().kid(), kid);
+    }
+}

@@ -1,0 +1,214 @@
+//! Keys from AWS Secrets Manager. Each version of the signing-key secret holds one
+//! [`KeyMaterial`] as JSON; `AWSCURRENT` signs, `AWSPREVIOUS` and `AWSPENDING` verify.
+//! The set is held in memory. Once it is older than the refresh interval, a request
+//! still gets it at once and a reload starts in the background; if Secrets Manager then
+//! fails, the cached set keeps serving (and the failure is logged). Only a cold start
+//! with no reachable secret fails (`503`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::SdkError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::{KeyError, KeyMaterial, KeySet, KeySource, SigningKey};
+use crate::domain::KeyHash;
+
+/// A token naming an unknown `kid` forces a reload at most this often.
+const FORCED_RELOAD_EVERY: Duration = Duration::from_secs(30);
+
+pub struct SecretsManagerKeySource {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    secret_id: String,
+    refresh_every: Duration,
+    activation_delay: Duration,
+    cache: RwLock<Option<(Instant, Arc<KeySet>)>>,
+    refreshing: AtomicBool,
+    last_forced: std::sync::Mutex<Option<Instant>>,
+    load_lock: tokio::sync::Mutex<()>,
+}
+
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> KeyError {
+    KeyError::Unavailable(Box::new(e))
+}
+
+/// One stage of a secret: its `SecretString` and when that version was created;
+/// `None` if the stage does not exist.
+pub(crate) async fn secret_string(
+    client: &Client,
+    secret_id: &str,
+    stage: &str,
+) -> Result<Option<(SecretString, i64)>, KeyError> {
+    match client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .version_stage(stage)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let created = out.created_date.map_or(0, |d| d.secs());
+            Ok(out.secret_string.map(|s| (SecretString::from(s), created)))
+        }
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), GetSecretValueError::ResourceNotFoundException(_)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(unavailable(e.into_service_error())),
+    }
+}
+
+impl Inner {
+    async fn key(&self, stage: &str) -> Result<Option<(SigningKey, i64)>, KeyError> {
+        let Some((raw, created)) = secret_string(&self.client, &self.secret_id, stage).await?
+        else {
+            return Ok(None);
+        };
+        let material = KeyMaterial::from_json(raw.expose_secret())?;
+        Ok(Some((SigningKey::from_material(&material)?, created)))
+    }
+
+    async fn load(&self) -> Result<KeySet, KeyError> {
+        let (current, created) = self.key("AWSCURRENT").await?.ok_or_else(|| {
+            KeyError::Invalid(format!(
+                "secret {} has no AWSCURRENT version",
+                self.secret_id
+            ))
+        })?;
+        let previous = self.key("AWSPREVIOUS").await?.map(|(k, _)| k);
+        let pending = self.key("AWSPENDING").await?.map(|(k, _)| k);
+        let previous_kid = previous.as_ref().map(|k| k.kid().to_owned());
+        let set = KeySet::new(current, previous.into_iter().chain(pending).collect());
+        Ok(match previous_kid {
+            Some(kid) => set.activating_at(created + self.activation_delay.as_secs() as i64, &kid),
+            None => set,
+        })
+    }
+
+    fn cached(&self) -> Option<(Instant, Arc<KeySet>)> {
+        self.cache.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reloads now; on failure with a cached set, keeps serving that set.
+    async fn reload(&self) -> Result<Arc<KeySet>, KeyError> {
+        let _one_at_a_time = self.load_lock.lock().await;
+        match self.load().await {
+            Ok(set) => {
+                let set = Arc::new(set);
+                *self.cache.write().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), set.clone()));
+                Ok(set)
+            }
+            Err(e) => {
+                let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+                match cache.as_mut() {
+                    Some((loaded, set)) => {
+                        tracing::warn!(error = %e, "reloading signing keys failed; serving the cached set");
+                        // Try again after another interval, not on every request.
+                        *loaded = Instant::now();
+                        Ok(set.clone())
+                    }
+                    None => Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl SecretsManagerKeySource {
+    pub fn new(
+        client: Client,
+        secret_id: impl Into<String>,
+        refresh_every: Duration,
+        activation_delay: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                secret_id: secret_id.into(),
+                refresh_every,
+                activation_delay,
+                cache: RwLock::new(None),
+                refreshing: AtomicBool::new(false),
+                last_forced: std::sync::Mutex::new(None),
+                load_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Reloads the set now and waits for it (at init, and in tests).
+    pub async fn refresh_now(&self) -> Result<Arc<KeySet>, KeyError> {
+        self.inner.reload().await
+    }
+}
+
+#[async_trait]
+impl KeySource for SecretsManagerKeySource {
+    async fn key_set(&self) -> Result<Arc<KeySet>, KeyError> {
+        match self.inner.cached() {
+            Some((loaded, set)) => {
+                if loaded.elapsed() >= self.inner.refresh_every
+                    && !self.inner.refreshing.swap(true, Ordering::SeqCst)
+                {
+                    let inner = self.inner.clone();
+                    tokio::spawn(async move {
+                        let _ = inner.reload().await;
+                        inner.refreshing.store(false, Ordering::SeqCst);
+                    });
+                }
+                Ok(set)
+            }
+            None => self.inner.reload().await,
+        }
+    }
+
+    async fn refresh(&self) -> Result<Arc<KeySet>, KeyError> {
+        let due = {
+            let mut last = self
+                .inner
+                .last_forced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= FORCED_RELOAD_EVERY);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            self.inner.reload().await
+        } else {
+            self.key_set().await
+        }
+    }
+}
+
+/// The platform operator key from its secret (`{"apiKey": "…"}`), kept only as a hash.
+pub async fn fetch_platform_key(client: &Client, secret_id: &str) -> Result<KeyHash, KeyError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PlatformSecret {
+        api_key: SecretString,
+    }
+    let (raw, _) = secret_string(client, secret_id, "AWSCURRENT")
+        .await?
+        .ok_or_else(|| KeyError::Invalid(format!("secret {secret_id} has no value")))?;
+    let parsed: PlatformSecret = serde_json::from_str(raw.expose_secret()).map_err(|_| {
+        KeyError::Invalid(format!("secret {secret_id} is not {{\"apiKey\": \"…\"}}"))
+    })?;
+    if parsed.api_key.expose_secret().len() < 16 {
+        return Err(KeyError::Invalid(format!(
+            "secret {secret_id}: apiKey must be at least 16 characters"
+        )));
+    }
+    Ok(KeyHash::of(parsed.api_key.expose_secret()))
+}

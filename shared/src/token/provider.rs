@@ -1,0 +1,458 @@
+//! Tokens of identity providers: which providers a tenant trusts, their JWKS (inline or
+//! fetched and cached), and verification by RFC 8725: algorithm allow-list per provider
+//! (asymmetric only), key chosen by `kid` from the provider's own set only (`jku`, `x5u`
+//! and embedded `jwk` are never read), `iss` and `aud` pinned, `exp` required, 60 s
+//! leeway on `nbf`/`iat`, a non-empty `sub`, a size limit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+use super::{LEEWAY_SECONDS, MAX_TOKEN_BYTES};
+use crate::BoxError;
+use crate::config::BuiltinProviders;
+use crate::domain::{AuthType, IdentityProvider, Tenant};
+
+/// Asymmetric algorithms accepted when a provider does not narrow them.
+const DEFAULT_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+const FIREBASE_ISSUER_PREFIX: &str = "https://securetoken.google.com/";
+
+fn firebase_issuer(project_id: &str) -> String {
+    format!("{FIREBASE_ISSUER_PREFIX}{project_id}")
+}
+
+/// An unknown `kid` triggers at most one refetch of a JWKS per this interval.
+const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(60);
+/// After a failed refetch, the cached JWKS is served this long before the next try.
+const FAILED_REFETCH_BACKOFF: Duration = Duration::from_secs(30);
+/// JWKS lifetime when the response has no `Cache-Control: max-age`.
+const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(300);
+const MAX_JWKS_TTL: Duration = Duration::from_secs(86_400);
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// No provider the tenant trusts for this auth type issued the token.
+    #[error("the token's issuer is not trusted for this tenant and auth type")]
+    Untrusted,
+    /// The token failed verification; the reason is safe to tell the caller.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The provider's JWKS could not be fetched and none is cached.
+    #[error("the identity provider's keys are unavailable")]
+    Unavailable(#[source] BoxError),
+}
+
+/// Where a provider's keys come from.
+#[derive(Debug, Clone, PartialEq)]
+enum KeySource {
+    Inline(Value),
+    Uri(String),
+}
+
+/// One provider the tenant trusts, ready to verify with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustedProvider {
+    pub issuer: String,
+    keys: KeySource,
+    audience: Option<String>,
+    auth_types: Vec<AuthType>,
+    algorithms: Vec<Algorithm>,
+    /// Firebase: the `firebase.tenant` claim the token must carry.
+    firebase_tenant: Option<String>,
+}
+
+impl TrustedProvider {
+    fn from_tenant(p: &IdentityProvider) -> Self {
+        let algorithms = match &p.algorithms {
+            Some(names) => names.iter().filter_map(|n| n.parse().ok()).collect(),
+            None => DEFAULT_ALGORITHMS.to_vec(),
+        };
+        Self {
+            issuer: p.issuer.clone(),
+            keys: match (&p.jwks, &p.jwks_uri) {
+                (Some(inline), _) => KeySource::Inline(inline.clone()),
+                (None, Some(uri)) => KeySource::Uri(uri.clone()),
+                (None, None) => KeySource::Inline(serde_json::json!({"keys": []})),
+            },
+            audience: p.audience.clone(),
+            auth_types: p.auth_types.clone(),
+            algorithms,
+            firebase_tenant: None,
+        }
+    }
+}
+
+/// The claims of a verified provider token.
+#[derive(Debug, Clone)]
+pub struct ProviderClaims {
+    pub issuer: String,
+    pub subject: String,
+    pub claims: Value,
+}
+
+/// The built-in providers, the tenant's own, and a shared JWKS cache.
+pub struct Providers {
+    builtin: BuiltinProviders,
+    jwks: JwksCache,
+}
+
+impl Providers {
+    pub fn new(builtin: BuiltinProviders) -> Self {
+        Self {
+            builtin,
+            jwks: JwksCache::new(),
+        }
+    }
+
+    /// Every provider `tenant` trusts for `auth_type`: the built-in ones first, so that
+    /// no tenant provider can stand in for one of them (`PUT /tenants` also refuses
+    /// their issuers, see [`Self::is_reserved_issuer`]).
+    pub fn trusted(&self, tenant: &Tenant, auth_type: AuthType) -> Vec<TrustedProvider> {
+        let mut out = Vec::with_capacity(tenant.identity_providers.len() + 2);
+        if let Some(s) = &self.builtin.signer {
+            out.push(TrustedProvider {
+                issuer: s.issuer.clone(),
+                keys: KeySource::Uri(s.jwks_uri.clone()),
+                audience: s.audience.clone(),
+                auth_types: vec![AuthType::User],
+                algorithms: DEFAULT_ALGORITHMS.to_vec(),
+                firebase_tenant: None,
+            });
+        }
+        // Anyone can sign up to the platform's Firebase project, so it vouches for the
+        // admins of a tenant only through that tenant's own Firebase tenant: a tenant
+        // without `firebaseTenantId` has no Firebase admins.
+        if let (Some(f), Some(fb_tenant)) = (&self.builtin.firebase, &tenant.firebase_tenant_id) {
+            out.push(TrustedProvider {
+                issuer: firebase_issuer(&f.project_id),
+                keys: KeySource::Uri(f.jwks_uri.clone()),
+                audience: Some(f.project_id.clone()),
+                auth_types: vec![AuthType::Tenant],
+                algorithms: vec![Algorithm::RS256],
+                firebase_tenant: Some(fb_tenant.clone()),
+            });
+        }
+        out.extend(
+            tenant
+                .identity_providers
+                .iter()
+                .map(TrustedProvider::from_tenant),
+        );
+        out.retain(|p| p.auth_types.contains(&auth_type));
+        out
+    }
+
+    /// Whether `issuer` is a built-in provider's, which a tenant may not register as its
+    /// own (its users would collide with, or impersonate, the built-in provider's).
+    /// Another Firebase project than the platform's is an ordinary provider.
+    pub fn is_reserved_issuer(&self, issuer: &str) -> bool {
+        let issuer = issuer.trim_end_matches('/');
+        let signer = self.builtin.signer.as_ref().map(|s| s.issuer.as_str());
+        let firebase = self
+            .builtin
+            .firebase
+            .as_ref()
+            .map(|f| firebase_issuer(&f.project_id));
+        signer.is_some_and(|s| s.trim_end_matches('/') == issuer)
+            || firebase.is_some_and(|f| f == issuer)
+    }
+
+    /// Verifies a provider token for `tenant` and `auth_type`.
+    pub async fn verify(
+        &self,
+        tenant: &Tenant,
+        auth_type: AuthType,
+        token: &str,
+    ) -> Result<ProviderClaims, ProviderError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ProviderError::Invalid("token is too large"));
+        }
+        let issuer =
+            unverified_issuer(token).ok_or(ProviderError::Invalid("token is malformed"))?;
+        let provider = self
+            .trusted(tenant, auth_type)
+            .into_iter()
+            .find(|p| p.issuer == issuer)
+            .ok_or(ProviderError::Untrusted)?;
+        self.verify_with(&provider, token).await
+    }
+
+    /// Verifies `token` against one provider.
+    pub async fn verify_with(
+        &self,
+        provider: &TrustedProvider,
+        token: &str,
+    ) -> Result<ProviderClaims, ProviderError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| ProviderError::Invalid("token is malformed"))?;
+        if !provider.algorithms.contains(&header.alg) {
+            return Err(ProviderError::Invalid("token algorithm is not allowed"));
+        }
+        let set = match &provider.keys {
+            KeySource::Inline(value) => Arc::new(
+                serde_json::from_value::<JwkSet>(value.clone())
+                    .map_err(|_| ProviderError::Invalid("the provider's JWKS is unusable"))?,
+            ),
+            KeySource::Uri(uri) => self.jwks.get(uri, header.kid.as_deref()).await?,
+        };
+        let jwk = pick_key(&set, header.kid.as_deref())?;
+        let key = decoding_key(jwk, header.alg)?;
+
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&provider.issuer]);
+        match &provider.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map_err(|e| ProviderError::Invalid(reason(e.kind())))?
+            .claims;
+
+        let subject = claims["sub"].as_str().unwrap_or_default().to_owned();
+        if subject.is_empty() {
+            return Err(ProviderError::Invalid("token has an empty subject"));
+        }
+        if let Some(iat) = claims.get("iat") {
+            let iat = iat
+                .as_i64()
+                .ok_or(ProviderError::Invalid("token iat is not a number"))?;
+            if iat > crate::now_unix() + LEEWAY_SECONDS as i64 {
+                return Err(ProviderError::Invalid("token was issued in the future"));
+            }
+        }
+        if let Some(expected) = &provider.firebase_tenant
+            && claims["firebase"]["tenant"].as_str() != Some(expected)
+        {
+            return Err(ProviderError::Invalid(
+                "token is for another Firebase tenant",
+            ));
+        }
+        Ok(ProviderClaims {
+            issuer: provider.issuer.clone(),
+            subject,
+            claims,
+        })
+    }
+}
+
+fn reason(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSignature => "token signature is invalid",
+        ErrorKind::ExpiredSignature => "token has expired",
+        ErrorKind::ImmatureSignature => "token is not yet valid",
+        ErrorKind::InvalidIssuer => "token issuer is not accepted",
+        ErrorKind::InvalidAudience => "token audience is not accepted",
+        ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
+        ErrorKind::InvalidAlgorithm => "token algorithm does not match its key",
+        _ => "token is invalid",
+    }
+}
+
+/// The `iss` of a token before verification, only to choose which provider verifies it.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    value["iss"].as_str().map(str::to_owned)
+}
+
+/// The key named by `kid`; without a `kid`, only a set of exactly one key will do.
+fn pick_key<'a>(set: &'a JwkSet, kid: Option<&str>) -> Result<&'a Jwk, ProviderError> {
+    let unknown = ProviderError::Invalid("token is signed by an unknown key");
+    match kid {
+        Some(kid) => set.find(kid).ok_or(unknown),
+        None if set.keys.len() == 1 => Ok(&set.keys[0]),
+        None => Err(unknown),
+    }
+}
+
+/// A verifying key from a public JWK, refusing symmetric keys and a JWK whose own `alg`
+/// disagrees with the token's.
+fn decoding_key(jwk: &Jwk, alg: Algorithm) -> Result<DecodingKey, ProviderError> {
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+        return Err(ProviderError::Invalid("symmetric keys are not accepted"));
+    }
+    if let Some(key_alg) = jwk.common.key_algorithm
+        && format!("{key_alg:?}") != format!("{alg:?}")
+    {
+        return Err(ProviderError::Invalid(
+            "token algorithm does not match its key",
+        ));
+    }
+    DecodingKey::from_jwk(jwk).map_err(|_| ProviderError::Invalid("the provider's key is unusable"))
+}
+
+struct CachedSet {
+    set: Arc<JwkSet>,
+    fresh_until: Instant,
+    last_forced: Option<Instant>,
+}
+
+/// JWKS fetched over HTTP, cached as `Cache-Control` allows, refetched on an unknown
+/// `kid` at most once a minute; one lock per URI, so a slow provider delays only itself.
+pub struct JwksCache {
+    http: reqwest::Client,
+    entries: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<CachedSet>>>>>,
+}
+
+impl Default for JwksCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JwksCache {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            // A provider's JWKS URI is where its keys are, not a place to be sent from:
+            // a redirect could point the function at an internal address.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            entries: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slot(&self, uri: &str) -> Arc<tokio::sync::Mutex<Option<CachedSet>>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.entry(uri.to_owned()).or_default().clone()
+    }
+
+    /// The JWKS at `uri`, fetching it if it is stale, or if `kid` is unknown and no
+    /// forced refetch happened in the last minute.
+    pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<Arc<JwkSet>, ProviderError> {
+        let slot = self.slot(uri);
+        let mut cached = slot.lock().await;
+        let now = Instant::now();
+        let (fetch, forced) = match cached.as_ref() {
+            None => (true, false),
+            Some(c) if now >= c.fresh_until => (true, false),
+            Some(c) => {
+                let unknown = kid.is_some_and(|k| c.set.find(k).is_none());
+                let may_force = c.last_forced.is_none_or(|t| now - t >= UNKNOWN_KID_REFETCH);
+                (unknown && may_force, unknown && may_force)
+            }
+        };
+        if !fetch {
+            return Ok(cached.as_ref().map(|c| c.set.clone()).unwrap_or_default());
+        }
+        match self.fetch(uri).await {
+            Ok((set, ttl)) => {
+                let last_forced = match (forced, cached.as_ref()) {
+                    (true, _) => Some(now),
+                    (false, Some(c)) => c.last_forced,
+                    (false, None) => None,
+                };
+                let set = Arc::new(set);
+                *cached = Some(CachedSet {
+                    set: set.clone(),
+                    fresh_until: now + ttl,
+                    last_forced,
+                });
+                Ok(set)
+            }
+            Err(e) => match cached.as_mut() {
+                Some(c) => {
+                    tracing::warn!(jwks_uri = %uri, error = %e, "JWKS refetch failed; using the cached set");
+                    if forced {
+                        c.last_forced = Some(now);
+                    }
+                    // Serve the cached set for a while before trying again, so that an
+                    // outage costs one slow request per interval, not every login.
+                    c.fresh_until = now + FAILED_REFETCH_BACKOFF;
+                    Ok(c.set.clone())
+                }
+                None => Err(ProviderError::Unavailable(e)),
+            },
+        }
+    }
+
+    async fn fetch(&self, uri: &str) -> Result<(JwkSet, Duration), BoxError> {
+        let res = self.http.get(uri).send().await?.error_for_status()?;
+        let ttl = res
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map_or(DEFAULT_JWKS_TTL, cache_lifetime);
+        if res
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_JWKS_BYTES)
+        {
+            return Err("JWKS response is too large".into());
+        }
+        let bytes = res.bytes().await?;
+        if bytes.len() > MAX_JWKS_BYTES {
+            return Err("JWKS response is too large".into());
+        }
+        Ok((serde_json::from_slice(&bytes)?, ttl))
+    }
+}
+
+/// How long a response may be cached by its `Cache-Control` value.
+fn cache_lifetime(value: &str) -> Duration {
+    let mut ttl = DEFAULT_JWKS_TTL;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Duration::ZERO;
+        }
+        if let Some(secs) = lower.strip_prefix("max-age=")
+            && let Ok(secs) = secs.trim_matches('"').parse::<u64>()
+        {
+            ttl = Duration::from_secs(secs);
+        }
+    }
+    ttl.min(MAX_JWKS_TTL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_sets_the_lifetime() {
+        assert_eq!(
+            cache_lifetime("public, max-age=120"),
+            Duration::from_secs(120)
+        );
+        assert_eq!(cache_lifetime("max-age=0"), Duration::ZERO);
+        assert_eq!(cache_lifetime("no-store"), Duration::ZERO);
+        assert_eq!(cache_lifetime("public"), DEFAULT_JWKS_TTL);
+        assert_eq!(cache_lifetime("max-age=99999999"), MAX_JWKS_TTL);
+    }
+
+    #[test]
+    fn the_issuer_is_read_without_trusting_anything_else() {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://i","sub":"x"}"#);
+        assert_eq!(
+            unverified_issuer(&format!("h.{payload}.s")).as_deref(),
+            Some("https://i")
+        );
+        assert_eq!(unverified_issuer("garbage"), None);
+    }
+}
