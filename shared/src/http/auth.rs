@@ -1,0 +1,304 @@
+//! `/auth/token` (exchange a provider token for a PERS session) and `/auth/refresh`
+//! (rotate the session's refresh token, with reuse detection).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::ErrorBody;
+use super::extract::{
+    API_KEY_HEADER, JsonBody, ProjectContext, ProjectKey, header_text, verify_own,
+};
+use super::{ApiError, AppState};
+use crate::domain::{
+    AuthType, Identity, Network, SandboxUser, Session, Verdict, judge_failed_rotation,
+};
+use crate::keys::KeySet;
+use crate::store::Rotation;
+use crate::token::provider::ProviderError;
+use crate::token::{self, ACCESS_TOKEN_TYPE, AccessClaims, REFRESH_TOKEN_TYPE, RefreshClaims};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/token", post(exchange))
+        .route("/auth/refresh", post(refresh))
+}
+
+/// The `auth` function's router.
+pub fn router(state: AppState) -> Router {
+    super::edge(routes(), state)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRequest {
+    pub auth_token: String,
+    #[serde(default)]
+    pub auth_type: Option<AuthType>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub raw_login_data: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Untrusted => Self::Unauthorized(
+                "the token's issuer is not trusted for this tenant and auth type",
+            ),
+            ProviderError::Invalid(reason) => Self::Unauthorized(reason),
+            ProviderError::Unavailable(_) => Self::Unavailable(Box::new(e)),
+        }
+    }
+}
+
+/// Signs the pair for the session's current generation. The access token never
+/// outlives the session.
+fn issue_pair(
+    keys: &KeySet,
+    state: &AppState,
+    session: &Session,
+    now: i64,
+) -> Result<TokenPair, ApiError> {
+    let s = &state.settings;
+    let access = AccessClaims {
+        iss: s.issuer.clone(),
+        sub: session.user_id.clone(),
+        aud: s.audience.clone(),
+        tenant_id: session.tenant_id.clone(),
+        auth_type: session.auth_type,
+        sid: session.session_id.clone(),
+        jti: token::new_id(),
+        iat: now,
+        exp: (now + s.access_token_ttl.as_secs() as i64).min(session.expires_at),
+        network: (session.network == Network::Testnet).then_some(Network::Testnet),
+    };
+    let refresh = RefreshClaims {
+        iss: s.issuer.clone(),
+        sub: session.user_id.clone(),
+        aud: s.audience.clone(),
+        tenant_id: session.tenant_id.clone(),
+        auth_type: session.auth_type,
+        sid: session.session_id.clone(),
+        generation: session.generation,
+        jti: token::new_id(),
+        iat: now,
+        exp: session.expires_at,
+    };
+    Ok(TokenPair {
+        access_token: token::sign(keys, ACCESS_TOKEN_TYPE, &access)?,
+        refresh_token: token::sign(keys, REFRESH_TOKEN_TYPE, &refresh)?,
+    })
+}
+
+/// The absolute end of a session opened at `now`.
+fn session_end(state: &AppState, now: i64) -> i64 {
+    now + state.settings.refresh_token_ttl.as_secs() as i64
+}
+
+/// The PERS user behind the request: a sandbox user, or the user linked to a verified
+/// provider identity.
+async fn user_for(
+    state: &AppState,
+    ctx: &ProjectContext,
+    auth_type: AuthType,
+    req: TokenRequest,
+    now: i64,
+) -> Result<String, ApiError> {
+    let tenant = &ctx.tenant;
+    // Sandbox mode creates users without verification, so it can only ever open plain
+    // user sessions: never an admin, business or system one.
+    if let (true, AuthType::User, Some(raw)) = (
+        tenant.allow_jwt_for_unauthenticated_users,
+        auth_type,
+        req.raw_login_data,
+    ) {
+        if !raw.is_object() {
+            return Err(ApiError::BadRequest(
+                "rawLoginData: must be an object".into(),
+            ));
+        }
+        crate::domain::storable_json("rawLoginData", &raw)?;
+        let user = SandboxUser {
+            user_id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant.id.clone(),
+            raw_login_data: raw,
+            created_at: now,
+            expires_at: session_end(state, now),
+        };
+        state.store.create_sandbox_user(&user).await?;
+        return Ok(user.user_id);
+    }
+    if req.auth_token.is_empty() {
+        return Err(ApiError::BadRequest("authToken: must not be empty".into()));
+    }
+    let verified = state
+        .providers
+        .verify(tenant, auth_type, &req.auth_token)
+        .await?;
+    let identity = Identity {
+        tenant_id: tenant.id.clone(),
+        issuer: verified.issuer,
+        subject: verified.subject,
+        user_id: uuid::Uuid::new_v4().to_string(),
+        created_at: now,
+    };
+    Ok(state.store.link_identity(&identity).await?)
+}
+
+/// Exchange a provider token for a PERS session.
+///
+/// The tenant comes from `x-project-key`. The token must come from a provider the tenant
+/// trusts for `authType` (default `user`); `system` also needs the tenant's
+/// `apiPrivateKey` in `x-api-key`. With the tenant's `allowJWTForUnauthenticatedUsers`,
+/// `rawLoginData` creates an unauthenticated (sandbox) user instead, for `user` only.
+#[utoipa::path(
+    post,
+    path = "/auth/token",
+    tag = "auth",
+    request_body = TokenRequest,
+    security(("projectKey" = []), ("projectKey" = [], "businessApiKey" = [])),
+    responses(
+        (status = 201, description = "A new session", body = TokenPair),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+    )
+)]
+async fn exchange(
+    State(state): State<AppState>,
+    ProjectKey(ctx): ProjectKey,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<TokenRequest>,
+) -> Result<(StatusCode, Json<TokenPair>), ApiError> {
+    let auth_type = req.auth_type.unwrap_or(AuthType::User);
+    require_private_key_for_system(auth_type, &ctx, &headers)?;
+    // Keys first: if they are unavailable, nothing is written.
+    let keys = state.keys.key_set().await?;
+    let now = crate::now_unix();
+    let user_id = user_for(&state, &ctx, auth_type, req, now).await?;
+    let session = Session {
+        session_id: token::new_id(),
+        tenant_id: ctx.tenant.id.clone(),
+        user_id,
+        auth_type,
+        network: ctx.network,
+        generation: 0,
+        rotated_at: now,
+        revoked: false,
+        created_at: now,
+        expires_at: session_end(&state, now),
+    };
+    state.store.create_session(&session).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(issue_pair(&keys, &state, &session, now)?),
+    ))
+}
+
+/// A `system` session, opened or refreshed, needs the tenant's `apiPrivateKey` in
+/// `x-api-key` besides the project key: a leaked system refresh token alone is not enough.
+fn require_private_key_for_system(
+    auth_type: AuthType,
+    ctx: &ProjectContext,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if auth_type != AuthType::System {
+        return Ok(());
+    }
+    match header_text(headers, API_KEY_HEADER) {
+        Some(Ok(key)) if ctx.tenant.api_private_key_hash.matches(key) => Ok(()),
+        _ => Err(ApiError::Unauthorized(
+            "system sessions need the tenant's apiPrivateKey (x-api-key)",
+        )),
+    }
+}
+
+const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
+
+/// Rotate a session: a new pair for the current refresh token.
+///
+/// A `system` session also needs the tenant's `apiPrivateKey` in `x-api-key`, as at login.
+/// Each refresh token works once. The immediate parent presented within the grace
+/// interval gets a fresh access token and the family's current refresh token; any other
+/// token that is no longer current revokes the whole session (401).
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    security(("projectKey" = []), ("projectKey" = [], "businessApiKey" = [])),
+    responses(
+        (status = 201, description = "The rotated pair", body = TokenPair),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+    )
+)]
+async fn refresh(
+    State(state): State<AppState>,
+    ProjectKey(ctx): ProjectKey,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<RefreshRequest>,
+) -> Result<(StatusCode, Json<TokenPair>), ApiError> {
+    let claims: RefreshClaims = verify_own(&state, REFRESH_TOKEN_TYPE, &req.refresh_token)
+        .await?
+        .map_err(|_| ApiError::Unauthorized(BAD_REFRESH))?;
+    let keys = state.keys.key_set().await?;
+    if claims.tenant_id != ctx.tenant.id {
+        return Err(ApiError::Unauthorized(BAD_REFRESH));
+    }
+    require_private_key_for_system(claims.auth_type, &ctx, &headers)?;
+    let now = crate::now_unix();
+    let rotation = state
+        .store
+        .rotate_session(&claims.sid, &ctx.tenant.id, claims.generation, now)
+        .await?;
+    let session = match rotation {
+        Rotation::Rotated(session) => session,
+        Rotation::Failed(stored) => {
+            let grace = state.settings.refresh_grace.as_secs() as i64;
+            match judge_failed_rotation(
+                stored.as_ref(),
+                &ctx.tenant.id,
+                claims.generation,
+                now,
+                grace,
+            ) {
+                Verdict::Grace(current) => current,
+                Verdict::Reuse => {
+                    state.store.revoke_session(&claims.sid).await?;
+                    tracing::warn!(session = %claims.sid, "refresh token reuse: session revoked");
+                    return Err(ApiError::Unauthorized(
+                        "refresh token was already used; the session is revoked",
+                    ));
+                }
+                Verdict::Refuse => return Err(ApiError::Unauthorized(BAD_REFRESH)),
+            }
+        }
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(issue_pair(&keys, &state, &session, now)?),
+    ))
+}

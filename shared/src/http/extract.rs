@@ -1,0 +1,207 @@
+//! Extractors: the JSON body (415/413/400 in the shared error shape, naming the field)
+//! and the three credentials of DESIGN §2.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, AppState};
+use crate::domain::AuthType;
+use crate::domain::{KeyHash, KeyKind, Network, Tenant};
+use crate::token::{self, AccessClaims, TokenError};
+
+pub const PROJECT_KEY_HEADER: &str = "x-project-key";
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// A header's value as text; a value that is not visible ASCII counts as absent-and-bad.
+pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<Result<&'a str, ()>> {
+    headers
+        .get(name)
+        .map(|v| v.to_str().map(str::trim).map_err(|_| ()))
+}
+
+/// A JSON request body deserialised into `T`.
+pub struct JsonBody<T>(pub T);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(Ok(value)) = header_text(headers, header::CONTENT_TYPE.as_str()) else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".into())
+            }
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::BadRequest("a JSON body is required".into()));
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                ApiError::BadRequest(format!("invalid body: {inner}"))
+            } else {
+                ApiError::BadRequest(format!("{path}: {inner}"))
+            }
+        })?;
+        de.end()
+            .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
+        Ok(Self(value))
+    }
+}
+
+/// The tenant a project key names, and which network the key is for.
+#[derive(Debug, Clone)]
+pub struct ProjectContext {
+    pub tenant: Tenant,
+    pub network: Network,
+}
+
+/// Resolves a presented project key; `None` when it is unknown or not a project key.
+pub async fn resolve_project_key(
+    state: &AppState,
+    key: &str,
+) -> Result<Option<ProjectContext>, ApiError> {
+    if key.is_empty() || key.len() > 256 {
+        return Ok(None);
+    }
+    let hash = KeyHash::of(key);
+    if let Some(ctx) = state.project_keys.get(&hash) {
+        return Ok(Some(ctx));
+    }
+    let ticket = state.project_keys.ticket();
+    let Some(entry) = state.store.api_key(&hash).await? else {
+        return Ok(None);
+    };
+    let network = match entry.kind {
+        KeyKind::Project => Network::Mainnet,
+        KeyKind::TestnetProject => Network::Testnet,
+        KeyKind::Private => return Ok(None),
+    };
+    let Some(tenant) = state.store.tenant(&entry.tenant_id).await? else {
+        return Ok(None);
+    };
+    let ctx = ProjectContext { tenant, network };
+    state.project_keys.put(hash, ctx.clone(), ticket);
+    Ok(Some(ctx))
+}
+
+const BAD_PROJECT_KEY: &str = "missing or invalid project key (x-project-key)";
+
+/// Header `x-project-key` (required).
+pub struct ProjectKey(pub ProjectContext);
+
+impl FromRequestParts<AppState> for ProjectKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(Ok(key)) = header_text(&parts.headers, PROJECT_KEY_HEADER) else {
+            return Err(ApiError::Unauthorized(BAD_PROJECT_KEY));
+        };
+        resolve_project_key(state, key)
+            .await?
+            .map(Self)
+            .ok_or(ApiError::Unauthorized(BAD_PROJECT_KEY))
+    }
+}
+
+/// Header `x-api-key` equal to the platform operator key.
+pub struct PlatformOperator;
+
+impl FromRequestParts<AppState> for PlatformOperator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match header_text(&parts.headers, API_KEY_HEADER) {
+            Some(Ok(key)) if state.platform_key.matches(key) => Ok(Self),
+            _ => Err(ApiError::Unauthorized(
+                "missing or invalid platform API key (x-api-key)",
+            )),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer` header, if one is present.
+pub fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
+    header_text(headers, header::AUTHORIZATION.as_str()).map(|value| {
+        let value = value?;
+        let (scheme, token) = value.split_once(' ').ok_or(())?;
+        if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
+            Ok(token.trim())
+        } else {
+            Err(())
+        }
+    })
+}
+
+const BAD_TOKEN: &str = "missing, invalid or expired bearer token";
+
+/// Verifies one of our own tokens of type `typ`. A `kid` the cached key set lacks (a
+/// rotation another function saw first) reloads the keys once before failing. The outer
+/// error is the key store's; the inner one is the token's.
+pub async fn verify_own<T: DeserializeOwned>(
+    state: &AppState,
+    typ: &'static str,
+    token: &str,
+) -> Result<Result<T, TokenError>, ApiError> {
+    let keys = state.keys.key_set().await?;
+    match token::verify(&keys, &state.settings, typ, token) {
+        Err(TokenError::UnknownKey) => {
+            let keys = state.keys.refresh().await?;
+            Ok(token::verify(&keys, &state.settings, typ, token))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Verifies a presented PERS access token.
+pub async fn verify_bearer(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
+    let claims: AccessClaims = verify_own(state, token::ACCESS_TOKEN_TYPE, token)
+        .await?
+        .map_err(|_| ApiError::Unauthorized(BAD_TOKEN))?;
+    if claims.sub.is_empty() {
+        return Err(ApiError::Unauthorized(BAD_TOKEN));
+    }
+    Ok(claims)
+}
+
+/// `Authorization: Bearer` with a PERS access token whose `authType` is `tenant`.
+pub struct TenantAdmin(pub AccessClaims);
+
+impl FromRequestParts<AppState> for TenantAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(Ok(token)) = bearer(&parts.headers) else {
+            return Err(ApiError::Unauthorized(BAD_TOKEN));
+        };
+        let claims = verify_bearer(state, token).await?;
+        if claims.auth_type != AuthType::Tenant {
+            return Err(ApiError::Forbidden("a tenant admin token is required"));
+        }
+        Ok(Self(claims))
+    }
+}

@@ -1,0 +1,178 @@
+//! `/auth/verify` (is this token good, for this tenant?) and the well-known documents
+//! OIDC-aware verifiers (API Gateway's JWT authorizer, jose, PyJWT) read.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::ErrorBody;
+use super::extract::{JsonBody, ProjectKey, verify_own};
+use super::{ApiError, AppState};
+use crate::domain::AuthType;
+use crate::token::provider::ProviderError;
+use crate::token::{self, ACCESS_TOKEN_TYPE, AccessClaims};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/verify", post(verify))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(discovery))
+}
+
+/// The `verify` function's router.
+pub fn router(state: AppState) -> Router {
+    super::edge(routes(), state)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyRequest {
+    pub auth_token: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyResponse {
+    pub valid: bool,
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Value>,
+    pub error_message: Option<String>,
+}
+
+impl VerifyResponse {
+    fn valid(payload: Value) -> Self {
+        Self {
+            valid: true,
+            payload: Some(payload),
+            error_message: None,
+        }
+    }
+
+    fn invalid(reason: impl Into<String>) -> Self {
+        Self {
+            valid: false,
+            payload: None,
+            error_message: Some(reason.into()),
+        }
+    }
+}
+
+const ALL_AUTH_TYPES: [AuthType; 5] = [
+    AuthType::User,
+    AuthType::Business,
+    AuthType::Tenant,
+    AuthType::System,
+    AuthType::External,
+];
+
+/// Verifies any JWT for the tenant of `x-project-key`: ours against our keys (no storage
+/// call), a trusted provider's against that provider's keys. A bad token is an answer
+/// (`valid: false`), never an error; only an unreachable dependency is (`503`).
+#[utoipa::path(
+    post,
+    path = "/auth/verify",
+    tag = "verify",
+    request_body = VerifyRequest,
+    security(("projectKey" = [])),
+    responses(
+        (status = 200, description = "The verdict (a bad token is `valid: false`)", body = VerifyResponse),
+        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+    )
+)]
+async fn verify(
+    State(state): State<AppState>,
+    ProjectKey(ctx): ProjectKey,
+    JsonBody(req): JsonBody<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let jwt = req.auth_token.trim();
+    if jwt.is_empty() {
+        return Ok(Json(VerifyResponse::invalid("token is empty")));
+    }
+    let Some(issuer) = token::provider::unverified_issuer(jwt) else {
+        return Ok(Json(VerifyResponse::invalid("token is malformed")));
+    };
+    if issuer == state.settings.issuer {
+        let answer = match verify_own::<AccessClaims>(&state, ACCESS_TOKEN_TYPE, jwt).await? {
+            Ok(claims) if claims.tenant_id != ctx.tenant.id => {
+                VerifyResponse::invalid("token belongs to another tenant")
+            }
+            Ok(claims) if claims.sub.is_empty() => {
+                VerifyResponse::invalid("token lacks a required claim")
+            }
+            Ok(claims) => VerifyResponse::valid(
+                serde_json::to_value(claims).map_err(|e| ApiError::Internal(Box::new(e)))?,
+            ),
+            Err(e) => VerifyResponse::invalid(e.to_string()),
+        };
+        return Ok(Json(answer));
+    }
+    let provider = ALL_AUTH_TYPES
+        .iter()
+        .flat_map(|t| state.providers.trusted(&ctx.tenant, *t))
+        .find(|p| p.issuer == issuer);
+    let Some(provider) = provider else {
+        return Ok(Json(VerifyResponse::invalid(
+            "token issuer is not trusted by this tenant",
+        )));
+    };
+    match state.providers.verify_with(&provider, jwt).await {
+        Ok(verified) => Ok(Json(VerifyResponse::valid(verified.claims))),
+        Err(ProviderError::Unavailable(e)) => Err(ApiError::Unavailable(e)),
+        Err(e) => Ok(Json(VerifyResponse::invalid(e.to_string()))),
+    }
+}
+
+/// Every key that may still have live tokens, and a staged next key.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "verify",
+    responses(
+        (status = 200, description = "A JWK Set of public keys (`kid`, `alg`, `use: sig`)", body = Object),
+        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+    )
+)]
+async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let keys = state.keys.key_set().await?;
+    let max_age = state.settings.key_refresh_interval.as_secs();
+    Ok((
+        [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
+        Json(keys.jwks()),
+    ))
+}
+
+/// OIDC discovery: `issuer` and `jwks_uri` for OIDC-aware verifiers.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "verify",
+    responses(
+        (status = 200, description = "The discovery document", body = Object),
+        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+    )
+)]
+async fn discovery(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let keys = state.keys.key_set().await?;
+    let issuer = &state.settings.issuer;
+    let max_age = state.settings.key_refresh_interval.as_secs();
+    let body = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": keys.algorithms(),
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "tenantId", "authType", "sid", "network"],
+    });
+    Ok((
+        [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
+        Json(body),
+    ))
+}
