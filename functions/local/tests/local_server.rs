@@ -1,0 +1,256 @@
+//! `pers-local` as a user runs it: the real binary on a port the OS picks.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use pers::store::Store as _;
+use serde_json::{Value, json};
+
+const PLATFORM_KEY: &str = "pl_local_test_platform_key";
+
+/// A running `pers-local`, killed when dropped.
+struct Local {
+    child: Child,
+    base: String,
+    printed_key: Option<String>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pers-local"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PERS_LISTEN", "127.0.0.1:0")
+        .env("PERS_DATA_DIR", data_dir)
+        .env("PERS_SIGNING_ALGORITHM", "ES256")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Starts it and reads the address from its first line. With `key_line`, the next line
+/// must print the generated platform key.
+fn spawn(mut cmd: Command, key_line: bool) -> Local {
+    let mut child = cmd.spawn().expect("pers-local starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut next = || lines.next().expect("another line").expect("utf-8");
+    let first = next();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    let printed_key = key_line.then(|| next().rsplit(' ').next().unwrap_or_default().to_owned());
+    Local {
+        child,
+        base,
+        printed_key,
+    }
+}
+
+fn start(cmd: Command) -> Local {
+    spawn(cmd, false)
+}
+
+fn start_expecting_key(cmd: Command) -> Local {
+    spawn(cmd, true)
+}
+
+async fn create_tenant(base: &str, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/tenants"))
+        .header("x-api-key", key)
+        .json(&json!({"projectName": "Local"}))
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test]
+async fn a_restart_keeps_tenants_and_the_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default issuer names the listen address, which port 0 changes on every start.
+    let issuer = "http://pers-local.test";
+    let mut cmd = command(dir.path());
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY)
+        .env("PERS_ISSUER", issuer);
+    let first = start(cmd);
+    let created: Value = create_tenant(&first.base, PLATFORM_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (id, jwt) = (
+        created["id"].as_str().unwrap(),
+        created["jwt"].as_str().unwrap(),
+    );
+    drop(first);
+
+    let mut cmd = command(dir.path());
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY)
+        .env("PERS_ISSUER", issuer);
+    let second = start(cmd);
+    // The admin token signed before the restart still verifies, so the key was kept,
+    // and the tenant is still there, so the store was kept.
+    let res = reqwest::Client::new()
+        .get(format!("{}/tenants/{id}", second.base))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen: Value = res.json().await.unwrap();
+    assert_eq!(seen["projectApiKey"], created["projectApiKey"]);
+}
+
+#[tokio::test]
+async fn without_a_platform_key_one_is_generated_printed_and_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start_expecting_key(command(dir.path()));
+    let key = local.printed_key.clone().expect("printed key");
+    assert!(key.starts_with("pl_"), "{key}");
+    assert_eq!(
+        create_tenant(&local.base, "pl_some_other_key_value")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(create_tenant(&local.base, &key).await.status(), 201);
+}
+
+#[tokio::test]
+async fn an_invalid_setting_stops_it_with_the_variable_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("PERS_ACCESS_TOKEN_TTL_SECONDS", "soon"),
+        ("PERS_LISTEN", "not-an-address"),
+        ("PERS_PLATFORM_API_KEY", "short"),
+        ("PERS_SIGNING_ALGORITHM", "none"),
+    ] {
+        let out = command(dir.path())
+            .env(var, value)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn with_table_name_it_uses_that_dynamodb_table() {
+    let moto = pers_tests::Moto::start().await;
+    let store = Arc::new(moto.dynamo_store().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY)
+        .env("TABLE_NAME", store.table())
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test");
+    let local = start(cmd);
+    let res = create_tenant(&local.base, PLATFORM_KEY).await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let id = pers::domain::TenantId::parse(created["id"].as_str().unwrap()).unwrap();
+    let stored = store
+        .tenant(&id)
+        .await
+        .unwrap()
+        .expect("the tenant is in the table");
+    assert_eq!(stored.project_name, "Local");
+    assert!(
+        !dir.path().join("store.redb").exists(),
+        "no embedded store in DynamoDB mode"
+    );
+}
+
+#[tokio::test]
+async fn rotate_keys_publishes_a_new_key_that_signs_while_old_tokens_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY)
+        .env("PERS_KEY_ACTIVATION_DELAY_SECONDS", "0");
+    let local = start(cmd);
+    let before: Value = create_tenant(&local.base, PLATFORM_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jwks = |base: String| async move {
+        let v: Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let old = jwks(local.base.clone()).await;
+    assert_eq!(old.len(), 1);
+
+    let out = command(dir.path()).arg("rotate-keys").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let now = jwks(local.base.clone()).await;
+    assert_eq!(now.len(), 2, "the running server picked up the rotation");
+    assert!(now.contains(&old[0]));
+    let after: Value = create_tenant(&local.base, PLATFORM_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kid_of = |jwt: &str| {
+        use base64::Engine as _;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(
+        kid_of(after["jwt"].as_str().unwrap()),
+        old[0],
+        "new tokens carry the new kid"
+    );
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{}/tenants/{}",
+            local.base,
+            before["id"].as_str().unwrap()
+        ))
+        .bearer_auth(before["jwt"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "a token signed before the rotation still verifies"
+    );
+    let seen: Value = res.json().await.unwrap();
+    assert!(seen.get("projectApiKey").is_some(), "…at the admin level");
+}
