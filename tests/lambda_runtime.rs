@@ -1,0 +1,480 @@
+//! End to end through the Lambda runtime: the real `auth`, `tenants`, `verify` and
+//! `rotate-keys` binaries, built by cargo and run by `cargo lambda watch` (an emulator
+//! of the Lambda runtime API, which turns HTTP requests into function-URL events of
+//! payload format 2.0), configured only by environment as `template.yaml` configures
+//! them, against a moto server holding the table and both secrets. One story, over
+//! HTTP: create a tenant, configure its identity provider, exchange a provider token,
+//! refresh, verify, discover the keys from the issuer alone, update the tenant, rotate
+//! the signing key.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pers::keys::{KeyMaterial, SigningAlgorithm, SigningKey};
+use pers::store::DynamoStore;
+use pers_tests::{Moto, PLATFORM_KEY, TestIssuer, free_port, unique, venv_bin};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+/// `cargo` as the test runner was started with, and a PATH on which `cargo lambda`
+/// finds the project's `.venv/bin/cargo-lambda`.
+fn cargo(cargo_lambda: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let venv_bin = cargo_lambda.parent().expect("venv bin");
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{}:{path}", venv_bin.display()))
+        .current_dir(workspace())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `cargo lambda watch` on 127.0.0.1, killed (with the functions it started) on drop.
+struct Emulator {
+    child: Child,
+    base: String,
+    port: u16,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // The emulator runs each function as a process of its own, in the process group
+        // it leads: end the group, politely first. (killpg, not the `kill` command with
+        // a negative PID: here, procps-ng 4.0.2's `kill -TERM -PGID` also ended
+        // processes outside the group.)
+        let group = self.child.id() as libc::pid_t;
+        if group <= 1 {
+            return;
+        }
+        // SAFETY: killpg only sends a signal; `group` is the process group this test
+        // created for the emulator (`process_group(0)`), never 0 or 1.
+        unsafe { libc::killpg(group, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: as above.
+        unsafe { libc::killpg(group, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Emulator {
+    fn url(&self, function: &str, path: &str) -> String {
+        format!("{}/lambda-url/{function}{path}", self.base)
+    }
+}
+
+async fn start_emulator(cargo_lambda: &Path, env: &[(&str, String)], port: u16) -> Emulator {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = cargo(cargo_lambda);
+    cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"])
+        .args(["--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &port.to_string()])
+        .args(["--timeout", "60"])
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .process_group(0);
+    for (k, v) in env {
+        cmd.arg("--env-var").arg(format!("{k}={v}"));
+    }
+    let child = cmd.spawn().expect("cargo lambda watch failed to start");
+    let emulator = Emulator {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not listen on 127.0.0.1:{port}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    emulator
+}
+
+/// Sends a request and returns status and JSON body.
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = http.request(method, url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request to the emulator");
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{url} answered {status} with non-JSON: {text}"));
+    (status, json)
+}
+
+fn kid_of(jwt: &str) -> String {
+    jsonwebtoken::decode_header(jwt)
+        .expect("JWT header")
+        .kid
+        .expect("kid")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
+    let cargo_lambda = venv_bin("cargo-lambda");
+    assert!(
+        cargo_lambda.exists(),
+        "{} is missing: run ./scripts/test (or scripts/setup) first",
+        cargo_lambda.display()
+    );
+
+    // The world the template creates: a table and two secrets.
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    let table = format!("pers-e2e-{}", unique());
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone())
+        .create_table()
+        .await
+        .expect("create table on moto");
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let first_key = KeyMaterial::generate(SigningAlgorithm::Rs256).expect("key");
+    let first_kid = SigningKey::from_material(&first_key)
+        .expect("key")
+        .kid()
+        .to_owned();
+    let signing_secret = sm
+        .create_secret()
+        .name(format!("signing-{}", unique()))
+        .secret_string(first_key.to_json().to_string())
+        .send()
+        .await
+        .expect("signing secret")
+        .arn
+        .expect("arn");
+    let platform_secret = sm
+        .create_secret()
+        .name(format!("platform-{}", unique()))
+        .secret_string(json!({ "apiKey": PLATFORM_KEY }).to_string())
+        .send()
+        .await
+        .expect("platform secret")
+        .arn
+        .expect("arn");
+
+    // Build first, so that the emulator only runs what is built.
+    let built = cargo(&cargo_lambda)
+        .args(["build", "--locked"])
+        .args(["--bin", "auth", "--bin", "tenants", "--bin", "verify"])
+        .args(["--bin", "rotate-keys"])
+        .status()
+        .expect("cargo build");
+    assert!(built.success(), "the function binaries did not build");
+
+    // The settings `template.yaml` gives every function, plus a short key reload so
+    // that the rotation at the end shows within the test. The issuer is the verify
+    // function's URL, so discovery through the emulator is real discovery.
+    let mut env: Vec<(&str, String)> = vec![
+        ("TABLE_NAME", table.clone()),
+        ("SIGNING_KEY_SECRET_ID", signing_secret.clone()),
+        ("PLATFORM_SECRET_ID", platform_secret),
+        ("PERS_ACCESS_TOKEN_TTL_SECONDS", "900".into()),
+        ("PERS_REFRESH_TOKEN_TTL_SECONDS", "2592000".into()),
+        ("PERS_REFRESH_GRACE_SECONDS", "10".into()),
+        ("PERS_TENANT_ADMIN_TOKEN_TTL_SECONDS", "86400".into()),
+        ("PERS_SIGNING_ALGORITHM", "RS256".into()),
+        ("PERS_KEY_REFRESH_SECONDS", "1".into()),
+        ("PERS_KEY_ACTIVATION_DELAY_SECONDS", "0".into()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("RUST_LOG", "warn".into()),
+    ];
+    // The issuer needs the emulator's port, which it picks: reserve one first.
+    let emulator_port = free_port();
+    let issuer = format!("http://127.0.0.1:{emulator_port}/lambda-url/verify");
+    env.push(("PERS_ISSUER", issuer.clone()));
+    let emulator = start_emulator(&cargo_lambda, &env, emulator_port).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .expect("http client");
+    use reqwest::Method;
+
+    // 1. Create a tenant with the platform key.
+    let (status, tenant) = call(
+        &http,
+        Method::POST,
+        &emulator.url("tenants", "/tenants"),
+        &[("x-api-key", PLATFORM_KEY)],
+        Some(json!({"projectName": "Lambda Story"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{tenant}");
+    assert_eq!(tenant["acronym"], "LS", "{tenant}");
+    let admin = format!("Bearer {}", tenant["jwt"].as_str().expect("jwt"));
+    let project_key = tenant["projectApiKey"].as_str().expect("projectApiKey");
+    let (status, refused) = call(
+        &http,
+        Method::POST,
+        &emulator.url("tenants", "/tenants"),
+        &[("x-api-key", "not-the-platform-key")],
+        Some(json!({"projectName": "Nope"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["statusCode"], 401, "{refused}");
+
+    // 2. Configure the tenant's identity provider.
+    let idp = TestIssuer::new("https://login.story.example", SigningAlgorithm::Es256);
+    let (status, updated) = call(
+        &http,
+        Method::PUT,
+        &emulator.url("tenants", "/tenants"),
+        &[("authorization", &admin)],
+        Some(json!({"identityProviders": [
+            {"issuer": idp.issuer, "jwks": idp.jwks(), "audience": "story-app", "authTypes": ["user"]}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+
+    // 3. Exchange a provider token for a session.
+    let (status, login) = call(
+        &http,
+        Method::POST,
+        &emulator.url("auth", "/auth/token"),
+        &[("x-project-key", project_key)],
+        Some(
+            json!({"authToken": idp.token(&idp.claims("alice", "story-app")), "authType": "user"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{login}");
+    let first_refresh = login["refreshToken"].as_str().expect("refreshToken");
+    let first_access = login["accessToken"].as_str().expect("accessToken");
+    assert_eq!(kid_of(first_access), first_kid);
+
+    // 4. Refresh twice; the grandparent is reuse and revokes the family.
+    let refresh = |token: String| {
+        let http = http.clone();
+        let url = emulator.url("auth", "/auth/refresh");
+        let project_key = project_key.to_owned();
+        async move {
+            call(
+                &http,
+                Method::POST,
+                &url,
+                &[("x-project-key", &project_key)],
+                Some(json!({ "refreshToken": token })),
+            )
+            .await
+        }
+    };
+    let (status, second) = refresh(first_refresh.to_owned()).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second_refresh = second["refreshToken"].as_str().expect("refreshToken");
+    assert_ne!(second_refresh, first_refresh);
+    let (status, third) = refresh(second_refresh.to_owned()).await;
+    assert_eq!(status, StatusCode::CREATED, "{third}");
+    let (status, reuse) = refresh(first_refresh.to_owned()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{reuse}");
+    let (status, revoked) = refresh(third["refreshToken"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the family is revoked: {revoked}"
+    );
+
+    // 5. Verify the access token through the verify function.
+    let access = second["accessToken"].as_str().expect("accessToken");
+    let (status, verdict) = call(
+        &http,
+        Method::POST,
+        &emulator.url("verify", "/auth/verify"),
+        &[("x-project-key", project_key)],
+        Some(json!({ "authToken": access })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["payload"]["tenantId"], tenant["id"], "{verdict}");
+    assert_eq!(verdict["payload"]["iss"], issuer.as_str(), "{verdict}");
+    let (status, verdict) = call(
+        &http,
+        Method::POST,
+        &emulator.url("verify", "/auth/verify"),
+        &[("x-project-key", project_key)],
+        Some(json!({ "authToken": second_refresh })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(
+        verdict["valid"], false,
+        "a refresh token is no access token"
+    );
+
+    // 6. Discovery from the issuer alone, as API Gateway's JWT authorizer does it.
+    let (status, discovery) = call(
+        &http,
+        Method::GET,
+        &format!("{issuer}/.well-known/openid-configuration"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{discovery}");
+    assert_eq!(discovery["issuer"], issuer.as_str(), "{discovery}");
+    let jwks_uri = discovery["jwks_uri"].as_str().expect("jwks_uri");
+    let (status, jwks) = call(&http, Method::GET, jwks_uri, &[], None).await;
+    assert_eq!(status, StatusCode::OK, "{jwks}");
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids, [first_kid.as_str()], "{jwks}");
+    assert!(jwks["keys"][0].get("d").is_none(), "no private parts");
+
+    // 7. Update the tenant; the tenants function answers with the new profile.
+    let (status, renamed) = call(
+        &http,
+        Method::PUT,
+        &emulator.url("tenants", "/tenants"),
+        &[("authorization", &admin)],
+        Some(json!({"projectName": "Lambda Saga", "projectWebsite": "https://saga.example"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    let (status, me) = call(
+        &http,
+        Method::GET,
+        &emulator.url("tenants", "/tenants/me"),
+        &[("x-project-key", project_key)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["projectName"], "Lambda Saga", "{me}");
+    let (status, bad) = call(
+        &http,
+        Method::PUT,
+        &emulator.url("tenants", "/tenants"),
+        &[("authorization", &admin)],
+        Some(json!({"projectWebsite": "not a url"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    // 8. A sample event from events/, through `cargo lambda invoke`.
+    let invoked = cargo(&cargo_lambda)
+        .args(["lambda", "invoke", "verify"])
+        .args(["--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &emulator.port.to_string()])
+        .arg("--data-file")
+        .arg(workspace().join("events/well-known-jwks.json"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo lambda invoke");
+    assert!(invoked.status.success(), "cargo lambda invoke failed");
+    let response: Value = serde_json::from_slice(&invoked.stdout).expect("invoke prints JSON");
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let body: Value =
+        serde_json::from_str(response["body"].as_str().expect("body")).expect("JSON body");
+    assert_eq!(body, jwks, "the event gets the same JWKS");
+
+    // 9. A whole rotation by the rotate-keys function, invoked as Secrets Manager would.
+    let rotation = "0b3f6a52-0000-4000-8000-00000000e2e0";
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let event =
+            json!({"SecretId": signing_secret, "ClientRequestToken": rotation, "Step": step});
+        let out = cargo(&cargo_lambda)
+            .args(["lambda", "invoke", "rotate-keys"])
+            .args(["--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &emulator.port.to_string()])
+            .args(["--data-ascii", &event.to_string()])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo lambda invoke");
+        assert!(out.status.success(), "rotation step {step} failed");
+    }
+    let current = sm
+        .get_secret_value()
+        .secret_id(&signing_secret)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .expect("current key");
+    assert_eq!(current.version_id.as_deref(), Some(rotation));
+    let new_kid = SigningKey::from_material(
+        &KeyMaterial::from_json(current.secret_string.as_deref().expect("value")).expect("key"),
+    )
+    .expect("key")
+    .kid()
+    .to_owned();
+    assert_ne!(new_kid, first_kid);
+
+    // The functions pick the new key up by themselves: a fresh login is signed with it,
+    // and a token signed with the old key still verifies.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let fresh = loop {
+        let (status, login) = call(
+            &http,
+            Method::POST,
+            &emulator.url("auth", "/auth/token"),
+            &[("x-project-key", project_key)],
+            Some(json!({"authToken": idp.token(&idp.claims("bob", "story-app"))})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{login}");
+        let access = login["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_owned();
+        if kid_of(&access) == new_kid {
+            break access;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new tokens never carried the new kid"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for token in [fresh.as_str(), access] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, verdict) = call(
+                &http,
+                Method::POST,
+                &emulator.url("verify", "/auth/verify"),
+                &[("x-project-key", project_key)],
+                Some(json!({ "authToken": token })),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{verdict}");
+            if verdict["valid"] == true {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{verdict}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
