@@ -1,6 +1,7 @@
 //! Settings, typed and validated once at start. A missing or invalid setting is an
 //! error naming the variable, so a function stops at init instead of failing requests.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::keys::SigningAlgorithm;
@@ -37,6 +38,8 @@ pub struct Settings {
     /// How long a newly current key is published before it signs: at least the reload
     /// interval plus the JWKS max-age, so every verifier knows it first.
     pub key_activation_delay: Duration,
+    /// A GeoIP database (MaxMind DB format) for `clientIpLocation`, when configured.
+    pub geoip_database: Option<PathBuf>,
 }
 
 /// The signer service (trusted for `user` sessions) and Firebase (trusted for `tenant`
@@ -114,6 +117,7 @@ pub const TENANT_ADMIN_TTL: &str = "PERS_TENANT_ADMIN_TOKEN_TTL_SECONDS";
 pub const SIGNING_ALGORITHM: &str = "PERS_SIGNING_ALGORITHM";
 pub const KEY_REFRESH: &str = "PERS_KEY_REFRESH_SECONDS";
 pub const KEY_ACTIVATION_DELAY: &str = "PERS_KEY_ACTIVATION_DELAY_SECONDS";
+pub const GEOIP_DATABASE: &str = "PERS_GEOIP_DATABASE";
 
 fn seconds(
     lookup: &impl Fn(&str) -> Option<String>,
@@ -195,6 +199,10 @@ impl Settings {
             builtin_providers: BuiltinProviders::from_lookup(&lookup)?,
             key_refresh_interval: seconds(&lookup, KEY_REFRESH, 300, (1, 3600))?,
             key_activation_delay: seconds(&lookup, KEY_ACTIVATION_DELAY, 600, (0, DAY))?,
+            // Empty means unset, so a template can pass an empty parameter through.
+            geoip_database: lookup(GEOIP_DATABASE)
+                .filter(|v| !v.trim().is_empty())
+                .map(PathBuf::from),
         })
     }
 
@@ -229,6 +237,9 @@ mod tests {
         assert_eq!(s.signing_algorithm, SigningAlgorithm::Rs256);
         assert_eq!(s.key_refresh_interval, Duration::from_secs(300));
         assert_eq!(s.key_activation_delay, Duration::from_secs(600));
+        assert_eq!(s.geoip_database, None);
+        let s = settings(&[(GEOIP_DATABASE, " ")], Some("http://x")).unwrap();
+        assert_eq!(s.geoip_database, None, "empty is unset");
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //!
 //! One folder per concern: [`domain`] (tenants, credentials, ids), [`store`] (the storage
 //! trait with its embedded and DynamoDB implementations), [`keys`] (signing key sets),
-//! [`token`] (issuing and verifying PERS tokens), [`http`] (one router per endpoint group).
+//! [`token`] (issuing and verifying PERS tokens), [`http`] (one router per endpoint group),
+//! [`geo`] (where a client is).
 
 pub mod config;
 pub mod domain;
+pub mod geo;
 pub mod http;
 pub mod keys;
 pub mod runtime;

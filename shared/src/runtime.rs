@@ -49,10 +49,8 @@ pub async fn lambda_state() -> Result<AppState, BoxError> {
         // Not fatal either: each request reports its own storage errors.
         tracing::warn!(error = %e, table = store.table(), "the table did not answer at init");
     }
-    Ok(AppState::new(
-        Arc::new(store),
-        Arc::new(keys),
-        settings,
-        platform_key,
-    ))
+    Ok(
+        AppState::new(Arc::new(store), Arc::new(keys), settings, platform_key)
+            .with_configured_geoip()?,
+    )
 }

@@ -120,10 +120,10 @@ async fn run() -> Result<(), BoxError> {
         }
     };
 
-    println!(
-        "pers-local listening on http://{addr} (issuer {})",
-        settings.issuer
-    );
+    let issuer = settings.issuer.clone();
+    let state =
+        AppState::new(store, Arc::new(keys), settings, platform_key).with_configured_geoip()?;
+    println!("pers-local listening on http://{addr} (issuer {issuer})");
     if let Some(key) = shown {
         // The operator asked for no key, so this one exists only in this process:
         // printing it once is how they get it. It is never logged.
@@ -132,8 +132,9 @@ async fn run() -> Result<(), BoxError> {
             key.expose_secret()
         );
     }
-    let state = AppState::new(store, Arc::new(keys), settings, platform_key);
-    axum::serve(listener, app(state))
+    // The peer address is what `clientIpLocation` looks up in the GeoIP database.
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

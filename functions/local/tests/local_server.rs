@@ -134,6 +134,7 @@ async fn an_invalid_setting_stops_it_with_the_variable_named() {
         ("PERS_LISTEN", "not-an-address"),
         ("PERS_PLATFORM_API_KEY", "short"),
         ("PERS_SIGNING_ALGORITHM", "none"),
+        ("PERS_GEOIP_DATABASE", "/nonexistent/GeoLite2-City.mmdb"),
     ] {
         let out = command(dir.path())
             .env(var, value)

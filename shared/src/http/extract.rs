@@ -205,3 +205,30 @@ impl FromRequestParts<AppState> for TenantAdmin {
         Ok(Self(claims))
     }
 }
+
+/// The address the request came from, as the platform saw it: API Gateway's
+/// `requestContext.http.sourceIp` in Lambda, the TCP peer in `pers-local`. Never a
+/// header such as `X-Forwarded-For`, which any client can write.
+pub struct SourceIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::ConnectInfo;
+        use lambda_http::request::RequestContext;
+        let from_lambda = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref(),
+            #[allow(unreachable_patterns)] // other event sources, when their features are on
+            _ => None,
+        };
+        let ip = match from_lambda {
+            Some(text) => text.parse().ok(),
+            None => parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+        };
+        Ok(Self(ip))
+    }
+}

@@ -17,8 +17,9 @@ use axum::extract::DefaultBodyLimit;
 pub use cache::{PROJECT_KEY_TTL, ProjectKeyCache};
 pub use error::ApiError;
 
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::domain::KeyHash;
+use crate::geo::GeoIp;
 use crate::keys::KeySource;
 use crate::store::Store;
 use crate::token::provider::Providers;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub platform_key: KeyHash,
     pub providers: Arc<Providers>,
     pub project_keys: Arc<ProjectKeyCache>,
+    /// The GeoIP database for `clientIpLocation`, when one is configured.
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 impl AppState {
@@ -52,7 +55,17 @@ impl AppState {
             settings: Arc::new(settings),
             platform_key,
             project_keys: Arc::default(),
+            geoip: None,
         }
+    }
+
+    /// Opens the GeoIP database the settings name, if any (an unusable one is an error
+    /// naming `PERS_GEOIP_DATABASE`).
+    pub fn with_configured_geoip(mut self) -> Result<Self, ConfigError> {
+        if let Some(path) = &self.settings.geoip_database {
+            self.geoip = Some(Arc::new(GeoIp::open(path)?));
+        }
+        Ok(self)
     }
 }
 

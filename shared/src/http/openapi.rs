@@ -7,6 +7,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::error::ErrorBody;
 use super::{auth, tenants, verify};
 use crate::domain::{AuthType, IdentityProvider, Network, TenantPatch, WalletManagementType};
+use crate::geo::Location;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,7 +40,7 @@ use crate::domain::{AuthType, IdentityProvider, Network, TenantPatch, WalletMana
         TenantDoc,
         CreatedTenantDoc,
         ClientConfigDoc,
-        IpLocationDoc,
+        Location,
         auth::TokenRequest,
         auth::RefreshRequest,
         auth::TokenPair,
@@ -140,21 +141,9 @@ pub struct ClientConfigDoc {
     firebase_tenant_id: Option<String>,
     infura_api_key: Option<String>,
     poly_scan_api_key: Option<String>,
-    /// From CloudFront's viewer headers; null without them.
-    client_ip_location: Option<IpLocationDoc>,
-}
-
-#[derive(serde::Serialize, ToSchema)]
-pub struct IpLocationDoc {
-    country_code: String,
-    country_name: Option<String>,
-    region_code: Option<String>,
-    region_name: Option<String>,
-    city_name: Option<String>,
-    postal_code: Option<String>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    accuracy_radius: Option<f64>,
+    /// From CloudFront's viewer headers, else the configured GeoIP database; null
+    /// when neither knows.
+    client_ip_location: Option<Location>,
 }
 
 /// The document as JSON.

@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 
 use super::error::ErrorBody;
 use super::extract::{
-    JsonBody, PROJECT_KEY_HEADER, PlatformOperator, ProjectKey, TenantAdmin, bearer, header_text,
-    resolve_project_key, verify_bearer,
+    JsonBody, PROJECT_KEY_HEADER, PlatformOperator, ProjectKey, SourceIp, TenantAdmin, bearer,
+    header_text, resolve_project_key, verify_bearer,
 };
 use super::openapi::{ClientConfigDoc, CreatedTenantDoc, TenantDoc};
 use super::{ApiError, AppState};
@@ -21,6 +21,7 @@ use crate::domain::{
     ApiKeyEntry, AuthType, IdentityProvider, KeyKind, Network, Tenant, TenantId, TenantPatch,
     WalletManagementType, derive_acronym, generate_api_key, hash_secret,
 };
+use crate::geo::client_location;
 use crate::token::{self, ACCESS_TOKEN_TYPE, AccessClaims, LOGIN_TOKEN_TYPE, LoginClaims};
 
 pub fn routes() -> Router<AppState> {
@@ -305,34 +306,6 @@ async fn me(ProjectKey(ctx): ProjectKey) -> Result<Json<Value>, ApiError> {
     )?)))
 }
 
-/// The viewer's location from CloudFront's viewer headers, when the request came
-/// through CloudFront with them enabled; `null` otherwise.
-fn client_ip_location(headers: &HeaderMap) -> Value {
-    let text = |name: &str| match header_text(headers, name) {
-        Some(Ok(v)) if !v.is_empty() => Some(v.to_owned()),
-        _ => None,
-    };
-    let number = |name: &str| {
-        text(name)
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|n| n.is_finite())
-    };
-    let Some(country_code) = text("cloudfront-viewer-country") else {
-        return Value::Null;
-    };
-    json!({
-        "country_code": country_code,
-        "country_name": text("cloudfront-viewer-country-name"),
-        "region_code": text("cloudfront-viewer-country-region"),
-        "region_name": text("cloudfront-viewer-country-region-name"),
-        "city_name": text("cloudfront-viewer-city"),
-        "postal_code": text("cloudfront-viewer-postal-code"),
-        "latitude": number("cloudfront-viewer-latitude"),
-        "longitude": number("cloudfront-viewer-longitude"),
-        "accuracy_radius": null,
-    })
-}
-
 /// Client-side configuration of the tenant of `x-project-key`.
 #[utoipa::path(
     get,
@@ -345,7 +318,12 @@ fn client_ip_location(headers: &HeaderMap) -> Value {
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )
 )]
-async fn client_config(ProjectKey(ctx): ProjectKey, headers: HeaderMap) -> Json<Value> {
+async fn client_config(
+    State(state): State<AppState>,
+    ProjectKey(ctx): ProjectKey,
+    SourceIp(source): SourceIp,
+    headers: HeaderMap,
+) -> Json<Value> {
     let t = &ctx.tenant;
     let mut body = Map::new();
     body.insert("projectName".into(), json!(t.project_name));
@@ -360,7 +338,8 @@ async fn client_config(ProjectKey(ctx): ProjectKey, headers: HeaderMap) -> Json<
             body.insert(name.into(), json!(v));
         }
     }
-    body.insert("clientIpLocation".into(), client_ip_location(&headers));
+    let location = client_location(&headers, source, state.geoip.as_deref());
+    body.insert("clientIpLocation".into(), json!(location));
     Json(Value::Object(body))
 }
 
