@@ -474,15 +474,7 @@ async fn firebase_admins_must_carry_the_tenants_firebase_tenant() {
         Some("http://127.0.0.1:3000".into()),
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = pers::store::EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
-    let (keys, _) = pers::keys::LocalKeySource::open_or_generate(
-        &dir.path().join("k.json"),
-        SigningAlgorithm::Es256,
-        std::time::Duration::ZERO,
-    )
-    .unwrap();
-    let app = TestApp::with_settings(Arc::new(store), Arc::new(keys), dir, settings);
+    let app = TestApp::embedded_with(settings);
     let tenant = app
         .create_tenant(json!({"projectName": "Fb", "firebaseTenantId": "tenant-a"}))
         .await;
@@ -775,26 +767,12 @@ async fn the_parent_within_grace_gets_the_current_token_and_the_grandparent_revo
 
 #[tokio::test]
 async fn the_parent_after_the_grace_interval_revokes() {
-    let dir = tempfile::tempdir().unwrap();
     let settings = pers::config::Settings::from_lookup(
         |k| (k == "PERS_REFRESH_GRACE_SECONDS").then(|| "1".to_owned()),
         Some("http://127.0.0.1:3000".into()),
     )
     .unwrap();
-    let store = pers::store::EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
-    let (keys, _) = pers::keys::LocalKeySource::open_or_generate(
-        &dir.path().join("k.json"),
-        SigningAlgorithm::Es256,
-        std::time::Duration::ZERO,
-    )
-    .unwrap();
-    let w = world_on(TestApp::with_settings(
-        Arc::new(store),
-        Arc::new(keys),
-        dir,
-        settings,
-    ))
-    .await;
+    let w = world_on(TestApp::embedded_with(settings)).await;
     let t0 = w.login_as("alice").await;
     let t1 = w.refresh(token_of(&t0, "refreshToken")).await;
     assert_eq!(t1.status, StatusCode::CREATED);
@@ -1009,4 +987,137 @@ async fn the_warm_path_stays_within_the_dynamodb_budget() {
     let res = w.refresh(token_of(&res, "refreshToken")).await;
     assert_eq!(res.status, StatusCode::CREATED);
     assert_eq!(calls.take(), 1, "/auth/refresh: exactly 1 DynamoDB call");
+}
+
+/// Stores `jwks_uri` as the tenant's one provider straight into the store, past the
+/// checks of `PUT /tenants` (as a name that passes them but resolves inward would be).
+async fn store_provider_uri(app: &TestApp, tenant: &Value, issuer: &str, jwks_uri: &str) {
+    let id = pers::domain::TenantId::parse(tenant["id"].as_str().unwrap()).unwrap();
+    let mut t = app.state.store.tenant(&id).await.unwrap().unwrap();
+    t.identity_providers = serde_json::from_value(json!([
+        {"issuer": issuer, "jwksUri": jwks_uri, "authTypes": ["user"]}
+    ]))
+    .unwrap();
+    let version = t.version;
+    t.version += 1;
+    app.state.store.update_tenant(&t, version).await.unwrap();
+    app.state.project_keys.invalidate_tenant(&id);
+}
+
+/// A TCP listener on 127.0.0.1 that counts (and drops) the connections it accepts.
+async fn connection_counter() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (port, count)
+}
+
+#[tokio::test]
+async fn deployed_a_tenants_jwks_uri_never_reaches_the_functions_own_network() {
+    use std::sync::atomic::Ordering;
+    let idp = TestIssuer::new("https://idp.example", SigningAlgorithm::Es256);
+    let token = idp.token(&idp.claims("mallory", AUD));
+    let (port, connections) = connection_counter().await;
+
+    let deployed = TestApp::embedded_with(
+        pers::config::Settings::from_lookup(|_| None, Some("https://auth.example.com".into()))
+            .unwrap(),
+    );
+    let tenant = deployed
+        .create_tenant(json!({"projectName": "Inward"}))
+        .await;
+    let pk = tenant["projectApiKey"].as_str().unwrap();
+    // `localhost` resolves to loopback on every machine: a name the fetch must resolve
+    // and then refuse to connect to. The literals are refused before any resolution.
+    for uri in [
+        format!("https://localhost:{port}/jwks.json"),
+        format!("https://127.0.0.1:{port}/jwks.json"),
+        format!("https://[::ffff:127.0.0.1]:{port}/jwks.json"),
+    ] {
+        store_provider_uri(&deployed, &tenant, &idp.issuer, &uri).await;
+        let res = login(&deployed, pk, json!({"authToken": token})).await;
+        assert_eq!(
+            res.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{uri}: {}",
+            res.json
+        );
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "nothing was connected to"
+    );
+
+    // The control: a local server's tenants may use loopback, and the counter sees it.
+    let local = TestApp::embedded();
+    let tenant = local.create_tenant(json!({"projectName": "Dev"})).await;
+    let uri = format!("http://localhost:{port}/jwks.json");
+    store_provider_uri(&local, &tenant, &idp.issuer, &uri).await;
+    let pk = tenant["projectApiKey"].as_str().unwrap();
+    let res = login(&local, pk, json!({"authToken": token})).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.json);
+    assert!(
+        connections.load(Ordering::SeqCst) >= 1,
+        "the local fetch connected"
+    );
+}
+
+/// A JWKS endpoint on 127.0.0.1 that answers with `body` in chunks and no length, so the
+/// client learns the size only by reading.
+async fn chunked_jwks_server(body: String) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                        transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes()).await;
+            for chunk in body.as_bytes().chunks(16 * 1024) {
+                let _ = stream
+                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .await;
+                let _ = stream.write_all(chunk).await;
+                let _ = stream.write_all(b"\r\n").await;
+            }
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+        }
+    });
+    uri
+}
+
+#[tokio::test]
+async fn a_jwks_larger_than_the_limit_is_refused_even_without_a_content_length() {
+    let idp = TestIssuer::new("https://idp.example", SigningAlgorithm::Es256);
+    let token = idp.token(&idp.claims("alice", AUD));
+    let jwks = idp.jwks().to_string();
+    // Valid JSON either way: 300 KiB of whitespace after the set.
+    let padded = format!("{jwks}{}", " ".repeat(300 * 1024));
+    for (body, expected) in [
+        (jwks, StatusCode::CREATED),
+        (padded, StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let app = TestApp::embedded();
+        let tenant = app.create_tenant(json!({"projectName": "Big"})).await;
+        let uri = chunked_jwks_server(body).await;
+        trust(
+            &app,
+            &tenant,
+            json!([{"issuer": idp.issuer, "jwksUri": uri, "audience": AUD, "authTypes": ["user"]}]),
+        )
+        .await;
+        let pk = tenant["projectApiKey"].as_str().unwrap();
+        let res = login(&app, pk, json!({"authToken": token})).await;
+        assert_eq!(res.status, expected, "{}", res.json);
+    }
 }

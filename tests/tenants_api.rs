@@ -538,20 +538,7 @@ fn deployed_app() -> TestApp {
         None,
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = pers::store::EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
-    let (keys, _) = pers::keys::LocalKeySource::open_or_generate(
-        &dir.path().join("k.json"),
-        pers::keys::SigningAlgorithm::Es256,
-        std::time::Duration::ZERO,
-    )
-    .unwrap();
-    TestApp::with_settings(
-        std::sync::Arc::new(store),
-        std::sync::Arc::new(keys),
-        dir,
-        settings,
-    )
+    TestApp::embedded_with(settings)
 }
 
 #[tokio::test]
@@ -627,6 +614,10 @@ async fn identity_providers_cannot_shadow_built_in_ones_or_hide_a_typo() {
         "https://10.0.0.8/jwks.json",
         "https://[::1]/jwks.json",
         "https://localhost/jwks.json",
+        "https://localhost./jwks.json",
+        "https://jwks.localhost/jwks.json",
+        "https://[::ffff:10.0.0.8]/jwks.json",
+        "https://100.64.0.1/jwks.json",
     ] {
         let res =
             put(json!([{"issuer": "https://idp.example", "jwksUri": uri, "authTypes": ["user"]}]))

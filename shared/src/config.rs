@@ -206,6 +206,13 @@ impl Settings {
         })
     }
 
+    /// Whether this is a local development server: its issuer is plain `http` (a
+    /// deployed issuer is `https`, where verifiers fetch the keys). A local server's
+    /// tenants may use `http` and loopback JWKS URIs; a deployed one's may not.
+    pub fn is_local(&self) -> bool {
+        self.issuer.starts_with("http://")
+    }
+
     /// Settings from the process environment.
     pub fn from_env(default_issuer: Option<String>) -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok(), default_issuer)

@@ -203,11 +203,20 @@ impl TestApp {
 
     /// The app on a fresh embedded store.
     pub fn embedded() -> Self {
+        Self::embedded_with(settings())
+    }
+
+    /// The app on a fresh embedded store, with a local ES256 key, under `settings`.
+    pub fn embedded_with(settings: Settings) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("embedded store");
-        let mut app = Self::with_store(Arc::new(store));
-        app._dir = dir;
-        app
+        let (keys, _) = LocalKeySource::open_or_generate(
+            &dir.path().join("keys.json"),
+            SigningAlgorithm::Es256,
+            Duration::ZERO,
+        )
+        .expect("local key");
+        Self::with_settings(Arc::new(store), Arc::new(keys), dir, settings)
     }
 
     /// Sends a request with a raw body and returns status, headers and the JSON answer.

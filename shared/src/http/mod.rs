@@ -22,7 +22,7 @@ use crate::domain::KeyHash;
 use crate::geo::GeoIp;
 use crate::keys::KeySource;
 use crate::store::Store;
-use crate::token::provider::Providers;
+use crate::token::provider::{Providers, Reach};
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -51,7 +51,14 @@ impl AppState {
         Self {
             store,
             keys,
-            providers: Arc::new(Providers::new(settings.builtin_providers.clone())),
+            providers: Arc::new(Providers::new(
+                settings.builtin_providers.clone(),
+                if settings.is_local() {
+                    Reach::Any
+                } else {
+                    Reach::PublicOnly
+                },
+            )),
             settings: Arc::new(settings),
             platform_key,
             project_keys: Arc::default(),

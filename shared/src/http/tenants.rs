@@ -22,6 +22,7 @@ use crate::domain::{
     WalletManagementType, derive_acronym, generate_api_key, hash_secret,
 };
 use crate::geo::client_location;
+use crate::token::provider::internal_address;
 use crate::token::{self, ACCESS_TOKEN_TYPE, AccessClaims, LOGIN_TOKEN_TYPE, LoginClaims};
 
 pub fn routes() -> Router<AppState> {
@@ -236,7 +237,7 @@ async fn update(
 /// a plain-`http` JWKS URI anywhere but on a local server (`pers-local` on loopback).
 fn check_providers(state: &AppState, providers: &[IdentityProvider]) -> Result<(), ApiError> {
     let own = state.settings.issuer.trim_end_matches('/');
-    let local = url::Url::parse(own).is_ok_and(|u| u.scheme() == "http");
+    let local = state.settings.is_local();
     for (i, p) in providers.iter().enumerate() {
         if p.issuer.trim_end_matches('/') == own || state.providers.is_reserved_issuer(&p.issuer) {
             return Err(ApiError::BadRequest(format!(
@@ -255,33 +256,22 @@ fn check_providers(state: &AppState, providers: &[IdentityProvider]) -> Result<(
     Ok(())
 }
 
-/// An `https` URL whose host is a name or a public address: not an address of the
-/// function's own network (loopback, private, link-local, unspecified). A name that
-/// resolves to such an address is not caught here.
+/// An `https` URL whose host is a name or a public address, not an address of the
+/// function's own network. Names are checked again when the JWKS is fetched: a name
+/// that resolves only to internal addresses is never connected to.
 fn public_https(raw: &str) -> bool {
-    use std::net::IpAddr;
     let Ok(url) = url::Url::parse(raw) else {
         return false;
     };
-    let internal = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_unique_local()
-                || v6.is_unicast_link_local()
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
-        }
-    };
     url.scheme() == "https"
         && match url.host() {
-            Some(url::Host::Domain(name)) => name != "localhost",
-            Some(url::Host::Ipv4(v4)) => !internal(IpAddr::V4(v4)),
-            Some(url::Host::Ipv6(v6)) => !internal(IpAddr::V6(v6)),
+            // RFC 6761: `localhost` and every name under it are loopback.
+            Some(url::Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                name != "localhost" && !name.ends_with(".localhost")
+            }
+            Some(url::Host::Ipv4(v4)) => !internal_address(v4.into()),
+            Some(url::Host::Ipv6(v6)) => !internal_address(v6.into()),
             None => false,
         }
 }

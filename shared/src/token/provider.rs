@@ -5,6 +5,7 @@
 //! leeway on `nbf`/`iat`, a non-empty `sub`, a size limit.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,7 +65,52 @@ pub enum ProviderError {
 #[derive(Debug, Clone, PartialEq)]
 enum KeySource {
     Inline(Value),
+    /// A URI the operator configured (a built-in provider): fetched wherever it points.
     Uri(String),
+    /// A URI a tenant configured: fetched under the deployment's [`Reach`].
+    TenantUri(String),
+}
+
+/// Which addresses a fetch of a tenant's JWKS URI may connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Anywhere: a local server, whose tenants are its own developer.
+    Any,
+    /// Public addresses only: a deployed function must not be steered by a tenant at
+    /// its own network (the Lambda runtime API on loopback, VPC hosts, metadata
+    /// services), whether by an address in the URI or by a name resolving to one.
+    PublicOnly,
+}
+
+/// Whether `ip` belongs to a host's or a private network rather than the internet:
+/// loopback, private (RFC 1918, IPv6 ULA), link-local, shared (RFC 6598), unspecified,
+/// broadcast or multicast, also when an IPv4 address is carried in IPv6.
+pub fn internal_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
+            Some(v4) if !v6.is_loopback() && !v6.is_unspecified() => {
+                internal_address(IpAddr::V4(v4))
+            }
+            _ => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local()
+                    || v6.is_multicast()
+            }
+        },
+    }
 }
 
 /// One provider the tenant trusts, ready to verify with.
@@ -89,7 +135,7 @@ impl TrustedProvider {
             issuer: p.issuer.clone(),
             keys: match (&p.jwks, &p.jwks_uri) {
                 (Some(inline), _) => KeySource::Inline(inline.clone()),
-                (None, Some(uri)) => KeySource::Uri(uri.clone()),
+                (None, Some(uri)) => KeySource::TenantUri(uri.clone()),
                 (None, None) => KeySource::Inline(serde_json::json!({"keys": []})),
             },
             audience: p.audience.clone(),
@@ -112,13 +158,17 @@ pub struct ProviderClaims {
 pub struct Providers {
     builtin: BuiltinProviders,
     jwks: JwksCache,
+    tenant_reach: Reach,
 }
 
 impl Providers {
-    pub fn new(builtin: BuiltinProviders) -> Self {
+    /// `tenant_reach` bounds where tenants' JWKS URIs may lead (built-in providers are
+    /// the operator's own configuration and are fetched wherever they point).
+    pub fn new(builtin: BuiltinProviders, tenant_reach: Reach) -> Self {
         Self {
             builtin,
             jwks: JwksCache::new(),
+            tenant_reach,
         }
     }
 
@@ -211,7 +261,15 @@ impl Providers {
                 serde_json::from_value::<JwkSet>(value.clone())
                     .map_err(|_| ProviderError::Invalid("the provider's JWKS is unusable"))?,
             ),
-            KeySource::Uri(uri) => self.jwks.get(uri, header.kid.as_deref()).await?,
+            KeySource::Uri(uri) => {
+                self.jwks
+                    .get(uri, header.kid.as_deref(), Reach::Any)
+                    .await?
+            }
+            KeySource::TenantUri(uri) => {
+                let kid = header.kid.as_deref();
+                self.jwks.get(uri, kid, self.tenant_reach).await?
+            }
         };
         let jwk = pick_key(&set, header.kid.as_deref())?;
         let key = decoding_key(jwk, header.alg)?;
@@ -313,6 +371,10 @@ struct CachedSet {
 /// `kid` at most once a minute; one lock per URI, so a slow provider delays only itself.
 pub struct JwksCache {
     http: reqwest::Client,
+    /// The same client, resolving names to public addresses only (and never through a
+    /// proxy, whose address would be the only one checked); `None` if it could not be
+    /// built, and then guarded fetches fail rather than fall back to `http`.
+    public_http: Option<reqwest::Client>,
     entries: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<CachedSet>>>>>,
 }
 
@@ -324,16 +386,22 @@ impl Default for JwksCache {
 
 impl JwksCache {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            // A provider's JWKS URI is where its keys are, not a place to be sent from:
-            // a redirect could point the function at an internal address.
-            .redirect(reqwest::redirect::Policy::none())
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(5))
+                // A provider's JWKS URI is where its keys are, not a place to be sent
+                // from: a redirect could point the function at an internal address.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let public_http = builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(PublicOnlyResolver))
             .build()
-            .unwrap_or_default();
+            .ok();
         Self {
-            http,
+            http: builder().build().unwrap_or_default(),
+            public_http,
             entries: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -345,7 +413,12 @@ impl JwksCache {
 
     /// The JWKS at `uri`, fetching it if it is stale, or if `kid` is unknown and no
     /// forced refetch happened in the last minute.
-    pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<Arc<JwkSet>, ProviderError> {
+    pub async fn get(
+        &self,
+        uri: &str,
+        kid: Option<&str>,
+        reach: Reach,
+    ) -> Result<Arc<JwkSet>, ProviderError> {
         let slot = self.slot(uri);
         let mut cached = slot.lock().await;
         let now = Instant::now();
@@ -361,7 +434,7 @@ impl JwksCache {
         if !fetch {
             return Ok(cached.as_ref().map(|c| c.set.clone()).unwrap_or_default());
         }
-        match self.fetch(uri).await {
+        match self.fetch(uri, reach).await {
             Ok((set, ttl)) => {
                 let last_forced = match (forced, cached.as_ref()) {
                     (true, _) => Some(now),
@@ -392,8 +465,26 @@ impl JwksCache {
         }
     }
 
-    async fn fetch(&self, uri: &str) -> Result<(JwkSet, Duration), BoxError> {
-        let res = self.http.get(uri).send().await?.error_for_status()?;
+    async fn fetch(&self, uri: &str, reach: Reach) -> Result<(JwkSet, Duration), BoxError> {
+        let client = match reach {
+            Reach::Any => &self.http,
+            Reach::PublicOnly => {
+                // An address in the URI is connected to without any name resolution.
+                let host = url::Url::parse(uri)?.host().map(|h| h.to_owned());
+                let literal = match host {
+                    Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+                    Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+                    _ => None,
+                };
+                if literal.is_some_and(internal_address) {
+                    return Err("the JWKS URI points at an internal address".into());
+                }
+                self.public_http
+                    .as_ref()
+                    .ok_or("no HTTP client restricted to public addresses")?
+            }
+        };
+        let mut res = client.get(uri).send().await?.error_for_status()?;
         let ttl = res
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
@@ -405,11 +496,35 @@ impl JwksCache {
         {
             return Err("JWKS response is too large".into());
         }
-        let bytes = res.bytes().await?;
-        if bytes.len() > MAX_JWKS_BYTES {
-            return Err("JWKS response is too large".into());
+        // Read at most the limit, whatever the length the server announced (or not).
+        let mut bytes = Vec::new();
+        while let Some(chunk) = res.chunk().await? {
+            if bytes.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err("JWKS response is too large".into());
+            }
+            bytes.extend_from_slice(&chunk);
         }
         Ok((serde_json::from_slice(&bytes)?, ttl))
+    }
+}
+
+/// Resolves names as the system does, then keeps only public addresses: a name that
+/// resolves to internal ones only fails, so a tenant's JWKS URI cannot reach them.
+struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| !internal_address(addr.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -433,6 +548,52 @@ fn cache_lifetime(value: &str) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_addresses_are_those_of_a_host_or_private_network() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::169.254.169.254",
+        ] {
+            assert!(internal_address(internal.parse().unwrap()), "{internal}");
+        }
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2001:4860:4860::8888",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!internal_address(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_public_only_resolver_refuses_names_of_internal_addresses() {
+        use reqwest::dns::Resolve as _;
+        let resolved = PublicOnlyResolver
+            .resolve("localhost".parse().unwrap())
+            .await;
+        let error = resolved.err().expect("localhost is refused").to_string();
+        assert!(error.contains("no public address"), "{error}");
+    }
 
     #[test]
     fn cache_control_sets_the_lifetime() {
