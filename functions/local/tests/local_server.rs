@@ -255,3 +255,62 @@ async fn rotate_keys_publishes_a_new_key_that_signs_while_old_tokens_still_verif
     let seen: Value = res.json().await.unwrap();
     assert!(seen.get("projectApiKey").is_some(), "…at the admin level");
 }
+
+/// Schemathesis (PyPI, in the project's `.venv`) generates requests from the service's
+/// own OpenAPI document, valid and invalid, one operation after another and in chains,
+/// and checks every answer: never a 5xx, only documented statuses, content types,
+/// headers and bodies, invalid data refused. (`positive_data_acceptance` is left out:
+/// the document cannot say everything the validation checks, such as e-mail syntax or
+/// one-of-`jwks`-or-`jwksUri`.)
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY);
+    let local = start(cmd);
+    let tenant: Value = create_tenant(&local.base, PLATFORM_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let project_key = format!(
+        "x-project-key: {}",
+        tenant["projectApiKey"].as_str().unwrap()
+    );
+    let admin = format!("Authorization: Bearer {}", tenant["jwt"].as_str().unwrap());
+    let platform = format!("x-api-key: {PLATFORM_KEY}");
+    let st = pers_tests::venv_bin("st");
+    let out = tokio::process::Command::new(&st)
+        .args(["run", &format!("{}/openapi.json", local.base)])
+        .args([
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+        ])
+        .args(["-H", &project_key, "-H", &admin, "-H", &platform])
+        .args([
+            "--max-examples",
+            "40",
+            "--seed",
+            "20261201",
+            "--workers",
+            "1",
+        ])
+        .args(["--generation-database", "none", "--no-color"])
+        .current_dir(dir.path())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", st.display()));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("Tested: 11"),
+        "every operation was exercised: {report}"
+    );
+}

@@ -164,6 +164,7 @@ where
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantPatch {
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false, min_length = 1, max_length = 120)]
     pub project_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub project_description: Option<Option<String>>,
@@ -186,6 +187,7 @@ pub struct TenantPatch {
         default,
         deserialize_with = "present"
     )]
+    #[schema(nullable = false)]
     pub allow_jwt_for_unauthenticated_users: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     pub firebase_tenant_id: Option<Option<String>>,
@@ -194,8 +196,10 @@ pub struct TenantPatch {
     #[serde(default, deserialize_with = "nullable")]
     pub poly_scan_api_key: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub default_wallet_management_type: Option<WalletManagementType>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub identity_providers: Option<Vec<IdentityProvider>>,
 }
 

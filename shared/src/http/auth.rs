@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRequest {
+    #[schema(min_length = 1)]
     pub auth_token: String,
     #[serde(default)]
     pub auth_type: Option<AuthType>,

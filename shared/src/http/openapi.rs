@@ -37,6 +37,7 @@ use crate::geo::Location;
         WalletManagementType,
         IdentityProvider,
         TenantPatch,
+        TenantCreateDoc,
         TenantDoc,
         CreatedTenantDoc,
         ClientConfigDoc,
@@ -130,6 +131,17 @@ pub struct CreatedTenantDoc {
     api_private_key: String,
     /// A tenant-admin access token (the bootstrap credential), 24 h by default.
     jwt: String,
+}
+
+/// The body of `POST /tenants`: `projectName`, and any other field of an update.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // a schema only: the handler reads a `TenantPatch`
+pub struct TenantCreateDoc {
+    #[schema(min_length = 1, max_length = 120)]
+    project_name: String,
+    #[serde(flatten)]
+    fields: TenantPatch,
 }
 
 #[derive(serde::Serialize, ToSchema)]

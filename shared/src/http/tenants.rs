@@ -15,7 +15,7 @@ use super::extract::{
     JsonBody, PROJECT_KEY_HEADER, PlatformOperator, ProjectKey, SourceIp, TenantAdmin, bearer,
     header_text, resolve_project_key, verify_bearer,
 };
-use super::openapi::{ClientConfigDoc, CreatedTenantDoc, TenantDoc};
+use super::openapi::{ClientConfigDoc, CreatedTenantDoc, TenantCreateDoc, TenantDoc};
 use super::{ApiError, AppState};
 use crate::domain::{
     ApiKeyEntry, AuthType, IdentityProvider, KeyKind, Network, Tenant, TenantId, TenantPatch,
@@ -117,7 +117,7 @@ fn admin_claims(settings: &crate::config::Settings, tenant: &TenantId) -> Access
     post,
     path = "/tenants",
     tag = "tenants",
-    request_body(content = TenantPatch, description = "`projectName` is required; other fields optional"),
+    request_body = TenantCreateDoc,
     security(("businessApiKey" = [])),
     responses(
         (status = 201, description = "The tenant, with `apiPrivateKey` and `jwt` shown this once", body = CreatedTenantDoc),
@@ -340,7 +340,7 @@ async fn client_config(
     tag = "tenants",
     security(("projectKey" = [])),
     responses(
-        (status = 200, description = "The token, as a JSON string", body = String),
+        (status = 200, description = "The token, as a JSON string", body = String, content_type = "application/json"),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )
