@@ -1,0 +1,139 @@
+//! The hot paths, measured in process (`cargo bench -p pers-shared`): signing and
+//! verifying a PERS access token with each supported algorithm, and whole warm requests
+//! through the router on the embedded store — `POST /auth/verify` (no storage call) and
+//! `GET /tenants/me` (the project key from the in-memory cache).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use pers::config::Settings;
+use pers::domain::{AuthType, KeyHash, TenantId};
+use pers::http::{AppState, app};
+use pers::keys::{KeyMaterial, KeySet, LocalKeySource, SigningAlgorithm, SigningKey};
+use pers::store::EmbeddedStore;
+use pers::token::{self, ACCESS_TOKEN_TYPE, AccessClaims};
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+const ISSUER: &str = "https://auth.example.com";
+const PLATFORM_KEY: &str = "pl_bench_platform_operator_key";
+
+fn settings() -> Settings {
+    Settings::from_lookup(|_| None, Some(ISSUER.into())).expect("settings")
+}
+
+fn claims(settings: &Settings) -> AccessClaims {
+    let now = pers::now_unix();
+    AccessClaims {
+        iss: settings.issuer.clone(),
+        sub: token::new_id(),
+        aud: settings.audience.clone(),
+        tenant_id: TenantId::generate(),
+        auth_type: AuthType::User,
+        sid: token::new_id(),
+        jti: token::new_id(),
+        iat: now,
+        exp: now + 900,
+        network: None,
+    }
+}
+
+fn tokens(c: &mut Criterion) {
+    let settings = settings();
+    let claims = claims(&settings);
+    let mut sign = c.benchmark_group("sign access token");
+    let mut signed = Vec::new();
+    for alg in [
+        SigningAlgorithm::Rs256,
+        SigningAlgorithm::Es256,
+        SigningAlgorithm::EdDsa,
+    ] {
+        let material = KeyMaterial::generate(alg).expect("key");
+        let keys = KeySet::new(SigningKey::from_material(&material).expect("key"), vec![]);
+        sign.bench_function(BenchmarkId::from_parameter(alg.name()), |b| {
+            b.iter(|| token::sign(&keys, ACCESS_TOKEN_TYPE, black_box(&claims)).expect("sign"))
+        });
+        let token = token::sign(&keys, ACCESS_TOKEN_TYPE, &claims).expect("sign");
+        signed.push((alg, keys, token));
+    }
+    sign.finish();
+
+    let mut verify = c.benchmark_group("verify access token");
+    for (alg, keys, token) in &signed {
+        verify.bench_function(BenchmarkId::from_parameter(alg.name()), |b| {
+            b.iter(|| token::verify_access(keys, &settings, black_box(token)).expect("valid"))
+        });
+    }
+    verify.finish();
+}
+
+/// Sends one request through the router and checks its status.
+async fn send(router: &axum::Router, request: Request<Body>, expected: StatusCode) -> Value {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), expected);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+fn requests(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("store");
+    // RS256, the default: what a deployment signs with unless told otherwise.
+    let (keys, _) = LocalKeySource::open_or_generate(
+        &dir.path().join("keys.json"),
+        SigningAlgorithm::Rs256,
+        Duration::ZERO,
+    )
+    .expect("key");
+    let state = AppState::new(
+        Arc::new(store),
+        Arc::new(keys),
+        settings(),
+        KeyHash::of(PLATFORM_KEY),
+    );
+    let router = app(state);
+    let tenant = rt.block_on(send(
+        &router,
+        Request::post("/tenants")
+            .header("x-api-key", PLATFORM_KEY)
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"projectName": "Bench"}"#))
+            .expect("request"),
+        StatusCode::CREATED,
+    ));
+    let project_key = tenant["projectApiKey"].as_str().expect("key").to_owned();
+    let verify_body = serde_json::json!({"authToken": tenant["jwt"]}).to_string();
+
+    let mut group = c.benchmark_group("warm request");
+    group.bench_function("POST /auth/verify (RS256)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let request = Request::post("/auth/verify")
+                .header("x-project-key", &project_key)
+                .header("content-type", "application/json")
+                .body(Body::from(verify_body.clone()))
+                .expect("request");
+            let answer = send(&router, request, StatusCode::OK).await;
+            assert_eq!(answer["valid"], true);
+        })
+    });
+    group.bench_function("GET /tenants/me", |b| {
+        b.to_async(&rt).iter(|| async {
+            let request = Request::get("/tenants/me")
+                .header("x-project-key", &project_key)
+                .body(Body::empty())
+                .expect("request");
+            send(&router, request, StatusCode::OK).await;
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, requests);
+criterion_main!(benches);
