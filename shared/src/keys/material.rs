@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use super::KeyError;
 
@@ -71,22 +72,34 @@ impl fmt::Debug for KeyMaterial {
 }
 
 impl KeyMaterial {
-    /// A fresh private key of `alg` from the OS random source.
+    /// A fresh private key of `alg` from AWS-LC's random source, as PKCS#8 PEM.
     pub fn generate(alg: SigningAlgorithm) -> Result<Self, KeyError> {
-        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-        let mut rng = rand::rngs::OsRng;
-        let pem = match alg {
-            SigningAlgorithm::Rs256 => rsa::RsaPrivateKey::new(&mut rng, 2048)
-                .map_err(|e| KeyError::Invalid(e.to_string()))?
-                .to_pkcs8_pem(LineEnding::LF),
-            SigningAlgorithm::Es256 => {
-                p256::SecretKey::random(&mut rng).to_pkcs8_pem(LineEnding::LF)
+        use aws_lc_rs::encoding::AsDer as _;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+        let failed = |_| KeyError::Invalid(format!("could not generate an {} key", alg.name()));
+        let der: Zeroizing<Vec<u8>> = Zeroizing::new(match alg {
+            SigningAlgorithm::Rs256 => {
+                aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .and_then(|k| k.as_der())
+                    .map_err(failed)?
+                    .as_ref()
+                    .to_vec()
             }
-            SigningAlgorithm::EdDsa => {
-                ed25519_dalek::SigningKey::generate(&mut rng).to_pkcs8_pem(LineEnding::LF)
-            }
-        }
-        .map_err(|e| KeyError::Invalid(e.to_string()))?;
+            SigningAlgorithm::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .and_then(|k| k.to_pkcs8v1())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            SigningAlgorithm::EdDsa => Ed25519KeyPair::generate()
+                .and_then(|k| k.to_pkcs8v1())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+        });
+        let pem = Zeroizing::new(pem::encode_config(
+            &pem::Pem::new("PRIVATE KEY", der.as_slice()),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        ));
         Ok(Self {
             alg,
             private_key_pem: SecretString::from(pem.as_str()),
@@ -142,14 +155,24 @@ fn invalid(e: impl fmt::Display) -> KeyError {
 
 impl SigningKey {
     pub fn from_material(material: &KeyMaterial) -> Result<Self, KeyError> {
-        use rsa::pkcs8::DecodePrivateKey;
-        use rsa::traits::PublicKeyParts;
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+        };
         let pem = material.private_key_pem.expose_secret();
+        let parsed = pem::parse(pem).map_err(|_| KeyError::Invalid("not a PEM document".into()))?;
+        if parsed.tag() != "PRIVATE KEY" {
+            return Err(KeyError::Invalid("not a PKCS#8 private key".into()));
+        }
+        let der = Zeroizing::new(parsed.into_contents());
+        let rejected = |e: aws_lc_rs::error::KeyRejected| {
+            KeyError::Invalid(format!("not an {} private key: {e}", material.alg.name()))
+        };
         // The thumbprint members of RFC 7638, which serde_json keeps in lexical order.
         let (thumb, encoding, decoding) = match material.alg {
             SigningAlgorithm::Rs256 => {
-                let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(invalid)?;
-                let (n, e) = (b64(&key.n().to_bytes_be()), b64(&key.e().to_bytes_be()));
+                let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).map_err(rejected)?;
+                let public = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public_key());
+                let (n, e) = (b64(&public.n), b64(&public.e));
                 (
                     json!({"e": e, "kty": "RSA", "n": n}),
                     EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(invalid)?,
@@ -157,12 +180,14 @@ impl SigningKey {
                 )
             }
             SigningAlgorithm::Es256 => {
-                use p256::elliptic_curve::sec1::ToEncodedPoint;
-                let key = p256::SecretKey::from_pkcs8_pem(pem).map_err(invalid)?;
-                let point = key.public_key().to_encoded_point(false);
-                let (Some(x), Some(y)) = (point.x(), point.y()) else {
-                    return Err(KeyError::Invalid("EC point at infinity".into()));
+                let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+                    .map_err(rejected)?;
+                // Uncompressed SEC1 point: 0x04, then X and Y, 32 bytes each.
+                let point = key.public_key().as_ref();
+                let [4, xy @ ..] = point else {
+                    return Err(KeyError::Invalid("unexpected P-256 public key form".into()));
                 };
+                let (x, y) = xy.split_at(xy.len() / 2);
                 let (x, y) = (b64(x), b64(y));
                 (
                     json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}),
@@ -171,8 +196,9 @@ impl SigningKey {
                 )
             }
             SigningAlgorithm::EdDsa => {
-                let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(invalid)?;
-                let x = b64(key.verifying_key().as_bytes());
+                // PKCS#8 v1 (ours, openssl's) and v2 (with the public key) both load.
+                let key = Ed25519KeyPair::from_pkcs8(&der).map_err(rejected)?;
+                let x = b64(key.public_key().as_ref());
                 (
                     json!({"crv": "Ed25519", "kty": "OKP", "x": x}),
                     EncodingKey::from_ed_pem(pem.as_bytes()).map_err(invalid)?,
@@ -220,6 +246,56 @@ impl SigningKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Test-only keys written by another tool (`openssl genpkey`, OpenSSL 3.0), as an
+    /// operator might put their own key into the secret.
+    const OPENSSL_KEYS: [(SigningAlgorithm, &str); 3] = [
+        (
+            SigningAlgorithm::Rs256,
+            "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCzktBFfVSdC1FX\neL7S+twE+rKL8Frr3I2u1Bo50w/UVhIFyp2IASPREs0Trnutbibr+RPrDlgwbGUa\nIqtWEh8FtkLZin677Tt4Y9ehE6dv5qqjwYGf0z3kQ2OYjiOimobqQfV+kqXmESxb\nFwQYibT0NRhRZHcx2ksVUar5/ajBD+mZKhrFTEzeFoikaDcBnGhwtPZR6nPJiASu\nJy4SdfnkUFIK30aCwZBqKWHWjojasNZwoz+MOzBYyiZiziJrnBRO9mztAyVmDeO6\nuXvQoDn0WaEkyK7wvbw1WM9A6w+VxTSeS9d4BbKYTUVXM1aJgRe7FpfRsFowtFvK\n1aiyxUjNAgMBAAECggEAA41AldNGCGooJHcErTcdgXK089wf7EDbQ4057JFeY4iF\nSDyK85z0KKc6y6wckaBXYDz3tiM9Ps3yDPuJEIWAvBPwDA33dj+ZuMaexfaVzfqN\nvvntlqvusjRcBLExBr8QMpN159g+NEf8LNwObm7Q17CyJ6/5RJDpAcWxAEtSWmkt\n5z4OwbUpE5NozVi45jfcjMdXcOW5kipN411t3P+m386IGlEWgHP7CFrWZYXbdgnb\nibH9NqXDWYA4vTfxaZLFcJKgJaTHepx5ecOfiKqHfHN4y/HC3hDvJawjeVXijyt8\nnr+7MWSYbPEFVepGHa6uRku8jQK2a5zzqFBMPl+3iQKBgQDoICQY0cYYduuYQkX6\n/uSqROibBJYS0/E5cH/GAch4d1jtZhzfXvt1LrySnyCqUmATAAcRjQEYqwgcPi8z\nEXGcrZ+oyXT8hUHBOsiYPt8LKfv3CSIwPLEposrioUa8nNQB/afOtNPi+I678Yi6\nbiSkXybNufUxCZRBWoia81YRyQKBgQDGCvp0WI7jPHZ0Z/R3XnN0xluYIcyPMcAP\nMb3gJ67D1zxvSeynHos0/PG4x3/YInHtWOfWYcfLS7BRDgV1DTTIohEOo6TY3aWO\noRmpZmR6rlSH6K+RQJq5p63XANYQTssGPmrfHclsLdnVsP0B7EycPqf7UX692ZXa\nseCebTxg5QKBgQCc5USgxgF4fcDmbD0y1uCmOedjCCmL1leg9GpY4tGmozynUbLI\nREIAxbNOA2Kn3P/1N7qPYVhRXSEhPeLXSL4bIbvd8TUyjbuRKPN2/F/0As+8/R5v\nrkYtF0y8/Dd8uyANrG6lJ9JkAo8vd6VsJZB8zZfDzCJvn8LmnZPh8AHICQKBgQC5\nlXQaLxrHatN+RiRa8BG1rmQK7jFpRq+6DVznf4hQUZR6nYW9HexJnXdPNvRgr/ae\n+p9W0I6Pvb/eVQtcIyIBmY3ub/98kkggnmsTybYDGPZx3eUYcrgLnkxTnJ787Tlo\nAnnX12v3iggGLjMJ6EvqZvS3mCjy88FwDRx2mdro2QKBgGFfdhHoGMqGDlMEKuNR\nNLCYXetwjKSOEXm6sDWzo/zqAgDJ6ayTHZtuShNpubo90jh6QLYEXdr2aw3hnMmO\nSotsuNiItVp/fPjLPUO/8V1GXCTGrGZeQKb+ECtUdXsopjdqCwFGr/s5oDMQGwDz\nDFlV95Dg11/Eg5QephfG5Qrb\n-----END PRIVATE KEY-----",
+        ),
+        (
+            SigningAlgorithm::Es256,
+            "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgiAa1ZVUebDQ51NRA\n6NQs0vQ7dbV/9AxWx2ZLAh3EnxOhRANCAARJ+0DXE4gNM1K59EtBndtE42E6bTG+\nFbU0gLW1FgYgFUBY8G+9irr+M6OlT9oDaBP4EJIifS40O/lzh4zPhSzS\n-----END PRIVATE KEY-----",
+        ),
+        (
+            SigningAlgorithm::EdDsa,
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIB2SqYosv9mA197DVP+XOu+qLMAgmYWh5hlx7D+Wiblk\n-----END PRIVATE KEY-----",
+        ),
+    ];
+
+    fn material(alg: SigningAlgorithm, pem: &str) -> KeyMaterial {
+        KeyMaterial {
+            alg,
+            private_key_pem: SecretString::from(pem),
+        }
+    }
+
+    #[test]
+    fn generated_and_openssl_keys_sign_what_their_public_jwk_verifies() {
+        let generated = [
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ]
+        .map(|alg| KeyMaterial::generate(alg).unwrap());
+        let openssl = OPENSSL_KEYS.map(|(alg, pem)| material(alg, pem));
+        for m in generated.iter().chain(&openssl) {
+            let key = SigningKey::from_material(m).unwrap();
+            let header = jsonwebtoken::Header::new(m.alg.jwt());
+            let token =
+                jsonwebtoken::encode(&header, &json!({"sub": "x"}), key.encoding_key()).unwrap();
+            // Verified with a key rebuilt from the published JWK alone.
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.public_jwk()).unwrap();
+            let public = DecodingKey::from_jwk(&jwk).unwrap();
+            let mut validation = jsonwebtoken::Validation::new(m.alg.jwt());
+            validation.required_spec_claims.clear();
+            validation.validate_exp = false;
+            jsonwebtoken::decode::<serde_json::Value>(&token, &public, &validation)
+                .unwrap_or_else(|e| panic!("{}: {e}", m.alg.name()));
+            assert_eq!(key.kid().len(), 43, "a SHA-256 thumbprint");
+        }
+    }
 
     #[test]
     fn a_malformed_key_document_is_described_without_quoting_it() {
@@ -290,6 +366,12 @@ mod tests {
         assert!(KeyMaterial::from_json(r#"{"alg":"HS256","privateKeyPem":"x"}"#).is_err());
         let junk = KeyMaterial::from_json(r#"{"alg":"EdDSA","privateKeyPem":"junk"}"#).unwrap();
         assert!(SigningKey::from_material(&junk).is_err());
+        let [(_, rsa), (_, ec), _] = OPENSSL_KEYS;
+        assert!(SigningKey::from_material(&material(SigningAlgorithm::Es256, rsa)).is_err());
+        assert!(SigningKey::from_material(&material(SigningAlgorithm::EdDsa, ec)).is_err());
+        // PKCS#1 (`RSA PRIVATE KEY`) is not the documented format.
+        let pkcs1 = rsa.replace("PRIVATE KEY", "RSA PRIVATE KEY");
+        assert!(SigningKey::from_material(&material(SigningAlgorithm::Rs256, &pkcs1)).is_err());
     }
 
     #[test]
