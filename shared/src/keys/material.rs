@@ -252,15 +252,15 @@ mod tests {
     const OPENSSL_KEYS: [(SigningAlgorithm, &str); 3] = [
         (
             SigningAlgorithm::Rs256,
-            "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCzktBFfVSdC1FX\neL7S+twE+rKL8Frr3I2u1Bo50w/UVhIFyp2IASPREs0Trnutbibr+RPrDlgwbGUa\nIqtWEh8FtkLZin677Tt4Y9ehE6dv5qqjwYGf0z3kQ2OYjiOimobqQfV+kqXmESxb\nFwQYibT0NRhRZHcx2ksVUar5/ajBD+mZKhrFTEzeFoikaDcBnGhwtPZR6nPJiASu\nJy4SdfnkUFIK30aCwZBqKWHWjojasNZwoz+MOzBYyiZiziJrnBRO9mztAyVmDeO6\nuXvQoDn0WaEkyK7wvbw1WM9A6w+VxTSeS9d4BbKYTUVXM1aJgRe7FpfRsFowtFvK\n1aiyxUjNAgMBAAECggEAA41AldNGCGooJHcErTcdgXK089wf7EDbQ4057JFeY4iF\nSDyK85z0KKc6y6wckaBXYDz3tiM9Ps3yDPuJEIWAvBPwDA33dj+ZuMaexfaVzfqN\nvvntlqvusjRcBLExBr8QMpN159g+NEf8LNwObm7Q17CyJ6/5RJDpAcWxAEtSWmkt\n5z4OwbUpE5NozVi45jfcjMdXcOW5kipN411t3P+m386IGlEWgHP7CFrWZYXbdgnb\nibH9NqXDWYA4vTfxaZLFcJKgJaTHepx5ecOfiKqHfHN4y/HC3hDvJawjeVXijyt8\nnr+7MWSYbPEFVepGHa6uRku8jQK2a5zzqFBMPl+3iQKBgQDoICQY0cYYduuYQkX6\n/uSqROibBJYS0/E5cH/GAch4d1jtZhzfXvt1LrySnyCqUmATAAcRjQEYqwgcPi8z\nEXGcrZ+oyXT8hUHBOsiYPt8LKfv3CSIwPLEposrioUa8nNQB/afOtNPi+I678Yi6\nbiSkXybNufUxCZRBWoia81YRyQKBgQDGCvp0WI7jPHZ0Z/R3XnN0xluYIcyPMcAP\nMb3gJ67D1zxvSeynHos0/PG4x3/YInHtWOfWYcfLS7BRDgV1DTTIohEOo6TY3aWO\noRmpZmR6rlSH6K+RQJq5p63XANYQTssGPmrfHclsLdnVsP0B7EycPqf7UX692ZXa\nseCebTxg5QKBgQCc5USgxgF4fcDmbD0y1uCmOedjCCmL1leg9GpY4tGmozynUbLI\nREIAxbNOA2Kn3P/1N7qPYVhRXSEhPeLXSL4bIbvd8TUyjbuRKPN2/F/0As+8/R5v\nrkYtF0y8/Dd8uyANrG6lJ9JkAo8vd6VsJZB8zZfDzCJvn8LmnZPh8AHICQKBgQC5\nlXQaLxrHatN+RiRa8BG1rmQK7jFpRq+6DVznf4hQUZR6nYW9HexJnXdPNvRgr/ae\n+p9W0I6Pvb/eVQtcIyIBmY3ub/98kkggnmsTybYDGPZx3eUYcrgLnkxTnJ787Tlo\nAnnX12v3iggGLjMJ6EvqZvS3mCjy88FwDRx2mdro2QKBgGFfdhHoGMqGDlMEKuNR\nNLCYXetwjKSOEXm6sDWzo/zqAgDJ6ayTHZtuShNpubo90jh6QLYEXdr2aw3hnMmO\nSotsuNiItVp/fPjLPUO/8V1GXCTGrGZeQKb+ECtUdXsopjdqCwFGr/s5oDMQGwDz\nDFlV95Dg11/Eg5QephfG5Qrb\n-----END PRIVATE KEY-----",
+            include_str!("../../tests/fixtures/openssl-keys/rs256.pem"),
         ),
         (
             SigningAlgorithm::Es256,
-            "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgiAa1ZVUebDQ51NRA\n6NQs0vQ7dbV/9AxWx2ZLAh3EnxOhRANCAARJ+0DXE4gNM1K59EtBndtE42E6bTG+\nFbU0gLW1FgYgFUBY8G+9irr+M6OlT9oDaBP4EJIifS40O/lzh4zPhSzS\n-----END PRIVATE KEY-----",
+            include_str!("../../tests/fixtures/openssl-keys/es256.pem"),
         ),
         (
             SigningAlgorithm::EdDsa,
-            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIB2SqYosv9mA197DVP+XOu+qLMAgmYWh5hlx7D+Wiblk\n-----END PRIVATE KEY-----",
+            include_str!("../../tests/fixtures/openssl-keys/eddsa.pem"),
         ),
     ];
 
