@@ -115,7 +115,7 @@ async fn refresh_claims(app: &TestApp, res: &Response) -> RefreshClaims {
     token::verify(
         &*keys(app).await,
         &app.state.settings,
-        token::REFRESH_TOKEN_TYPE,
+        token::Kind::Refresh,
         token,
     )
     .unwrap()
@@ -327,15 +327,19 @@ async fn a_provider_is_trusted_only_for_its_auth_types_and_algorithms() {
 
     let app = TestApp::embedded();
     let tenant = app.create_tenant(json!({"projectName": "Narrow"})).await;
-    let ec = TestIssuer::new("https://ec.example", SigningAlgorithm::Es256);
-    trust(&app, &tenant, json!([{"issuer": ec.issuer, "jwks": ec.jwks(), "authTypes": ["user"], "algorithms": ["EdDSA"]}])).await;
+    // An RSA key that names no `alg` may verify RS384 or RS256; the provider allows
+    // only RS384.
+    let rsa = TestIssuer::new("https://rsa.example", SigningAlgorithm::Rs256);
+    let mut jwk = rsa.key.public_jwk();
+    jwk.as_object_mut().unwrap().remove("alg");
+    trust(&app, &tenant, json!([{"issuer": rsa.issuer, "jwks": {"keys": [jwk]}, "authTypes": ["user"], "algorithms": ["RS384"]}])).await;
     let res = login(
         &app,
         tenant["projectApiKey"].as_str().unwrap(),
-        json!({"authToken": ec.token(&ec.claims("a", "b"))}),
+        json!({"authToken": rsa.token(&rsa.claims("a", "b"))}),
     )
     .await;
-    res.error(StatusCode::UNAUTHORIZED);
+    assert!(res.error(StatusCode::UNAUTHORIZED).contains("not allowed"));
 }
 
 /// A tenant that trusts one provider whose JWKS is served by a local server.

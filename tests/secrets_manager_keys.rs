@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
+use pers::domain::SessionOrigin;
 use pers::keys::rotation::{RotationEvent, RotationStep, rotate};
 use pers::keys::{
     KeyError, KeyMaterial, KeySet, KeySource, SecretsManagerKeySource, SigningAlgorithm, SigningKey,
 };
-use pers::token::{self, AccessClaims, TokenError};
+use pers::token::{self, AccessClaims, RefreshClaims, TokenError};
 use pers_tests::Moto;
 
 async fn client(moto: &Moto) -> Client {
@@ -28,19 +29,32 @@ fn source(sm: &Client, refresh: Duration, activation: Duration) -> SecretsManage
 fn access_token(keys: &KeySet) -> String {
     let s = pers_tests::settings();
     let now = pers::now_unix();
-    let claims = AccessClaims {
-        iss: s.issuer.clone(),
-        sub: "user".into(),
-        aud: s.audience.clone(),
+    let claims = AccessClaims::tenant_admin(&s, &pers::domain::TenantId::generate(), now);
+    token::sign(keys, token::Kind::Access, &claims).unwrap()
+}
+
+/// A refresh token, signed with the internal key of the set's signing key.
+fn refresh_token(keys: &KeySet) -> String {
+    let s = pers_tests::settings();
+    let now = pers::now_unix();
+    let session = pers::domain::Session {
+        session_id: token::new_id(),
         tenant_id: pers::domain::TenantId::generate(),
+        user_id: "user".into(),
         auth_type: pers::domain::AuthType::User,
-        sid: token::new_id(),
-        jti: token::new_id(),
-        iat: now,
-        exp: now + 900,
-        network: None,
+        network: pers::domain::Network::Mainnet,
+        generation: 0,
+        rotated_at: now,
+        revoked: false,
+        created_at: now,
+        expires_at: now + 3600,
     };
-    token::sign(keys, token::ACCESS_TOKEN_TYPE, &claims).unwrap()
+    let claims = RefreshClaims::for_session(&s, &session, SessionOrigin::Sandbox, now);
+    token::sign(keys, token::Kind::Refresh, &claims).unwrap()
+}
+
+fn refreshes(keys: &KeySet, jwt: &str) -> Result<RefreshClaims, TokenError> {
+    token::verify(keys, &pers_tests::settings(), token::Kind::Refresh, jwt)
 }
 
 fn verifies(keys: &KeySet, jwt: &str) -> Result<AccessClaims, TokenError> {
@@ -199,7 +213,10 @@ async fn a_whole_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new
         .await
         .unwrap();
     let source = source(&sm, Duration::from_secs(300), Duration::ZERO);
-    let before = access_token(&source.refresh_now().await.unwrap());
+    let first_set = source.refresh_now().await.unwrap();
+    let before = access_token(&first_set);
+    let refresh_before = refresh_token(&first_set);
+    let first_internal = first_set.signing().internal().kid().to_owned();
 
     let rotation = "5f1c3f0e-0000-4000-8000-000000000001";
     step(&sm, rotation, RotationStep::CreateSecret).await;
@@ -254,6 +271,17 @@ async fn a_whole_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new
         jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref(),
         Some(new_kid.as_str())
     );
+    // The internal key rotated with it: old refresh tokens still refresh, new ones are
+    // signed with the new key's internal key, which is published nowhere.
+    assert!(refreshes(&after, &refresh_before).is_ok());
+    let fresh_refresh = refresh_token(&after);
+    let internal_kid = jsonwebtoken::decode_header(&fresh_refresh)
+        .unwrap()
+        .kid
+        .unwrap();
+    assert_ne!(internal_kid, first_internal);
+    assert_eq!(internal_kid, after.signing().internal().kid());
+    assert!(!after.jwks().to_string().contains(&internal_kid));
 
     // With an activation delay, the new key is published first and the old one signs on.
     let delayed = SecretsManagerKeySource::new(
@@ -282,6 +310,11 @@ async fn a_whole_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new
         "the previous key still verifies"
     );
     assert_eq!(verifies(&later, &before), Err(TokenError::UnknownKey));
+    assert!(refreshes(&later, &fresh_refresh).is_ok());
+    assert_eq!(
+        refreshes(&later, &refresh_before),
+        Err(TokenError::UnknownKey)
+    );
 }
 
 #[tokio::test]

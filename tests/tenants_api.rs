@@ -267,8 +267,7 @@ async fn updating_needs_a_valid_tenant_admin_token() {
     let keys = admin_key_set(&app).await;
     let admin =
         token::verify_access(&keys, &app.state.settings, t["jwt"].as_str().unwrap()).unwrap();
-    let sign =
-        |claims: &AccessClaims| token::sign(&keys, token::ACCESS_TOKEN_TYPE, claims).unwrap();
+    let sign = |claims: &AccessClaims| token::sign(&keys, token::Kind::Access, claims).unwrap();
 
     // Authenticated but not an admin: 403.
     let user = AccessClaims {
@@ -316,8 +315,10 @@ async fn updating_needs_a_valid_tenant_admin_token() {
     .error(StatusCode::UNAUTHORIZED);
 
     // A token for a tenant that does not exist: 404, and nothing is created.
+    let ghost_id = pers::domain::TenantId::generate();
     let ghost = AccessClaims {
-        tenant_id: pers::domain::TenantId::generate(),
+        client_id: ghost_id.clone(),
+        tenant_id: ghost_id,
         ..admin
     };
     let auth = bearer(&sign(&ghost));
@@ -427,7 +428,7 @@ async fn login_tokens_are_short_lived_and_bound_to_the_tenant() {
         assert_eq!(res.status, StatusCode::OK);
         let jwt = res.json.as_str().expect("a JSON string");
         let claims: LoginClaims =
-            token::verify(&keys, &app.state.settings, token::LOGIN_TOKEN_TYPE, jwt).unwrap();
+            token::verify(&keys, &app.state.settings, token::Kind::Login, jwt).unwrap();
         assert_eq!(claims.tenant_id.as_str(), t["id"]);
         assert_eq!(claims.exp - claims.iat, 300);
         assert_eq!(claims.network.is_some(), testnet);

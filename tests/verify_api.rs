@@ -59,7 +59,7 @@ async fn a_bad_token_is_an_answer_never_a_4xx() {
     let mut expired: AccessClaims =
         token::verify_access(&keys, &app.state.settings, jwt(&t)).unwrap();
     expired.exp = pers::now_unix() - 3600;
-    let expired = token::sign(&keys, token::ACCESS_TOKEN_TYPE, &expired).unwrap();
+    let expired = token::sign(&keys, token::Kind::Access, &expired).unwrap();
     let login = app
         .get("/tenants/login-token", &[("x-project-key", pk(&t))])
         .await;
@@ -208,7 +208,7 @@ async fn a_token_signed_by_a_key_rotated_in_elsewhere_verifies_after_one_reload(
     claims.jti = token::new_id();
     let signed_elsewhere = token::sign(
         &KeySet::new(SigningKey::from_material(&next).unwrap(), vec![]),
-        token::ACCESS_TOKEN_TYPE,
+        token::Kind::Access,
         &claims,
     )
     .unwrap();

@@ -1,5 +1,6 @@
 //! The hot paths, measured in process (`cargo bench -p pers-shared`): signing and
-//! verifying a PERS access token with each supported algorithm, and whole warm requests
+//! verifying a PERS access token with each supported algorithm, the token pair of a
+//! login or refresh (before and after the refresh token's internal key), and whole warm requests
 //! through the router on the embedded store — `POST /auth/verify` (no storage call) and
 //! `GET /tenants/me` (the project key from the in-memory cache).
 
@@ -11,11 +12,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use pers::config::Settings;
-use pers::domain::{AuthType, KeyHash, TenantId};
+use pers::domain::{AuthType, KeyHash, Network, Session, SessionOrigin, TenantId};
 use pers::http::{AppState, app};
 use pers::keys::{KeyMaterial, KeySet, LocalKeySource, SigningAlgorithm, SigningKey};
 use pers::store::EmbeddedStore;
-use pers::token::{self, ACCESS_TOKEN_TYPE, AccessClaims};
+use pers::token::{self, AccessClaims, Kind, RefreshClaims};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -26,20 +27,65 @@ fn settings() -> Settings {
     Settings::from_lookup(|_| None, Some(ISSUER.into())).expect("settings")
 }
 
-fn claims(settings: &Settings) -> AccessClaims {
+fn session() -> Session {
     let now = pers::now_unix();
-    AccessClaims {
-        iss: settings.issuer.clone(),
-        sub: token::new_id(),
-        aud: settings.audience.clone(),
+    Session {
+        session_id: token::new_id(),
         tenant_id: TenantId::generate(),
+        user_id: token::new_id(),
         auth_type: AuthType::User,
-        sid: token::new_id(),
-        jti: token::new_id(),
-        iat: now,
-        exp: now + 900,
-        network: None,
+        network: Network::Mainnet,
+        generation: 0,
+        rotated_at: now,
+        revoked: false,
+        created_at: now,
+        expires_at: now + 30 * 86_400,
     }
+}
+
+fn claims(settings: &Settings) -> AccessClaims {
+    AccessClaims::for_session(settings, &session(), pers::now_unix())
+}
+
+/// What `/auth/token` and `/auth/refresh` sign: an access token and a refresh token.
+/// Before the refresh token moved to the internal key, both were RS256 signatures with
+/// the published key (measured here by signing the refresh claims with that key).
+fn token_pair(c: &mut Criterion) {
+    let settings = settings();
+    let session = session();
+    let now = pers::now_unix();
+    let access = AccessClaims::for_session(&settings, &session, now);
+    let refresh = RefreshClaims::for_session(&settings, &session, SessionOrigin::Sandbox, now);
+    let material = KeyMaterial::generate(SigningAlgorithm::Rs256).expect("key");
+    let keys = KeySet::new(SigningKey::from_material(&material).expect("key"), vec![]);
+    let mut group = c.benchmark_group("sign token pair");
+    group.bench_function("RS256 access + RS256 refresh (before)", |b| {
+        b.iter(|| {
+            let a = token::sign(&keys, Kind::Access, black_box(&access)).expect("sign");
+            let r = token::sign(&keys, Kind::Login, black_box(&refresh)).expect("sign");
+            (a, r)
+        })
+    });
+    group.bench_function("RS256 access + HS256 refresh (now)", |b| {
+        b.iter(|| {
+            let a = token::sign(&keys, Kind::Access, black_box(&access)).expect("sign");
+            let r = token::sign(&keys, Kind::Refresh, black_box(&refresh)).expect("sign");
+            (a, r)
+        })
+    });
+    group.finish();
+    let refresh_token = token::sign(&keys, Kind::Refresh, &refresh).expect("sign");
+    c.bench_function("verify refresh token HS256", |b| {
+        b.iter(|| {
+            token::verify::<RefreshClaims>(
+                &keys,
+                &settings,
+                Kind::Refresh,
+                black_box(&refresh_token),
+            )
+            .expect("valid")
+        })
+    });
 }
 
 fn tokens(c: &mut Criterion) {
@@ -55,9 +101,9 @@ fn tokens(c: &mut Criterion) {
         let material = KeyMaterial::generate(alg).expect("key");
         let keys = KeySet::new(SigningKey::from_material(&material).expect("key"), vec![]);
         sign.bench_function(BenchmarkId::from_parameter(alg.name()), |b| {
-            b.iter(|| token::sign(&keys, ACCESS_TOKEN_TYPE, black_box(&claims)).expect("sign"))
+            b.iter(|| token::sign(&keys, Kind::Access, black_box(&claims)).expect("sign"))
         });
-        let token = token::sign(&keys, ACCESS_TOKEN_TYPE, &claims).expect("sign");
+        let token = token::sign(&keys, Kind::Access, &claims).expect("sign");
         signed.push((alg, keys, token));
     }
     sign.finish();
@@ -135,5 +181,5 @@ fn requests(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, requests);
+criterion_group!(benches, tokens, token_pair, requests);
 criterion_main!(benches);

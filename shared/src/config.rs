@@ -18,9 +18,14 @@ pub struct ConfigError {
 pub struct Settings {
     /// `iss` of every token issued, and the only issuer our own tokens are accepted from.
     pub issuer: String,
-    /// `aud` of our tokens: the issuer itself, so API Gateway's JWT authorizer can be
-    /// configured with one value.
+    /// `aud` of our access tokens: the issuer itself, so API Gateway's JWT authorizer
+    /// can be configured with one value.
     pub audience: String,
+    /// `aud` of our refresh tokens (`<issuer>/auth/refresh`, the one route that takes
+    /// them), so that no verifier configured with [`Self::audience`] accepts one.
+    pub refresh_audience: String,
+    /// `aud` of the tokens of `GET /tenants/login-token` (`<issuer>/login`), likewise.
+    pub login_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub refresh_grace: Duration,
@@ -189,6 +194,8 @@ impl Settings {
         };
         Ok(Self {
             audience: issuer.clone(),
+            refresh_audience: format!("{issuer}/auth/refresh"),
+            login_audience: format!("{issuer}/login"),
             issuer,
             access_token_ttl,
             refresh_token_ttl,
@@ -237,6 +244,8 @@ mod tests {
         let s = settings(&[], Some("http://127.0.0.1:3000")).unwrap();
         assert_eq!(s.issuer, "http://127.0.0.1:3000");
         assert_eq!(s.audience, s.issuer);
+        assert_eq!(s.refresh_audience, "http://127.0.0.1:3000/auth/refresh");
+        assert_eq!(s.login_audience, "http://127.0.0.1:3000/login");
         assert_eq!(s.access_token_ttl, Duration::from_secs(900));
         assert_eq!(s.refresh_token_ttl, Duration::from_secs(2_592_000));
         assert_eq!(s.refresh_grace, Duration::from_secs(10));

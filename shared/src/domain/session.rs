@@ -46,6 +46,16 @@ pub struct SandboxUser {
     pub expires_at: i64,
 }
 
+/// How a session was opened, which decides how long the tenant allows it: a sandbox
+/// session while the tenant allows unauthenticated users, a provider session while the
+/// tenant trusts that provider (by `issuer`) for the session's auth type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SessionOrigin {
+    Sandbox,
+    Provider { issuer: String },
+}
+
 /// One token family. `generation` is the generation of the current refresh token;
 /// `rotated_at` is when it became current (for the parent's grace interval).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -308,7 +308,7 @@ fn identity_provider(at: &str, p: IdentityProvider) -> Result<IdentityProvider, 
         (Some(uri), None) => {
             web_url(&format!("{at}.jwksUri"), uri)?;
         }
-        (None, Some(jwks)) => inline_jwks(&format!("{at}.jwks"), jwks)?,
+        (None, Some(_)) => {}
     }
     if let Some(aud) = &p.audience
         && (aud.trim().is_empty() || aud.len() > MAX_TEXT)
@@ -343,6 +343,9 @@ fn identity_provider(at: &str, p: IdentityProvider) -> Result<IdentityProvider, 
                 ),
             ));
         }
+    }
+    if let Some(jwks) = &p.jwks {
+        inline_jwks(&format!("{at}.jwks"), jwks, p.algorithms.as_deref())?;
     }
     Ok(p)
 }
@@ -384,24 +387,27 @@ pub fn storable_json(field: &str, value: &serde_json::Value) -> Result<(), Field
     walk(field, value, 1)
 }
 
-fn inline_jwks(field: &str, jwks: &serde_json::Value) -> Result<(), FieldError> {
+/// An inline JWK Set must hold at least one key, and every key must be able to verify a
+/// token of one of the provider's algorithms: public, meant for signatures, well formed
+/// ([`crate::token::jwk`]). A key that never could would make every login fail later.
+fn inline_jwks(
+    field: &str,
+    jwks: &serde_json::Value,
+    algorithms: Option<&[String]>,
+) -> Result<(), FieldError> {
     storable_json(field, jwks)?;
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone())
-        .map_err(|e| FieldError::new(field, format!("not a JWK Set ({e})")))?;
-    if set.keys.is_empty() {
-        return Err(FieldError::new(field, "must hold at least one key"));
-    }
-    let private_members = ["d", "p", "q", "dp", "dq", "qi", "k"];
-    let raw_keys = jwks["keys"].as_array().into_iter().flatten();
-    for (i, key) in raw_keys.enumerate() {
-        if let Some(m) = private_members.iter().find(|m| key.get(**m).is_some()) {
-            return Err(FieldError::new(
-                format!("{field}.keys[{i}]"),
-                format!("holds private or symmetric key material ({m:?})"),
-            ));
-        }
-    }
-    Ok(())
+    let names: Vec<&str> = match algorithms {
+        Some(named) => named.iter().map(String::as_str).collect(),
+        None => PROVIDER_ALGORITHMS.to_vec(),
+    };
+    let algorithms: Vec<jsonwebtoken::Algorithm> =
+        names.iter().filter_map(|name| name.parse().ok()).collect();
+    crate::token::jwk::PublicKeys::strict(jwks, &algorithms)
+        .map(|_| ())
+        .map_err(|(at, why)| match at {
+            Some(i) => FieldError::new(format!("{field}.keys[{i}]"), why),
+            None => FieldError::new(field, why),
+        })
 }
 
 impl TenantPatch {

@@ -14,12 +14,12 @@ use super::extract::{
 };
 use super::{ApiError, AppState};
 use crate::domain::{
-    AuthType, Identity, Network, SandboxUser, Session, Verdict, judge_failed_rotation,
+    AuthType, Identity, SandboxUser, Session, SessionOrigin, Verdict, judge_failed_rotation,
 };
 use crate::keys::KeySet;
 use crate::store::Rotation;
 use crate::token::provider::ProviderError;
-use crate::token::{self, ACCESS_TOKEN_TYPE, AccessClaims, REFRESH_TOKEN_TYPE, RefreshClaims};
+use crate::token::{self, AccessClaims, Kind, RefreshClaims};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -69,42 +69,21 @@ impl From<ProviderError> for ApiError {
     }
 }
 
-/// Signs the pair for the session's current generation. The access token never
-/// outlives the session.
+/// Signs the pair for the session's current generation: the access token with the
+/// published key, the refresh token with the internal one.
 fn issue_pair(
     keys: &KeySet,
     state: &AppState,
     session: &Session,
+    via: SessionOrigin,
     now: i64,
 ) -> Result<TokenPair, ApiError> {
     let s = &state.settings;
-    let access = AccessClaims {
-        iss: s.issuer.clone(),
-        sub: session.user_id.clone(),
-        aud: s.audience.clone(),
-        tenant_id: session.tenant_id.clone(),
-        auth_type: session.auth_type,
-        sid: session.session_id.clone(),
-        jti: token::new_id(),
-        iat: now,
-        exp: (now + s.access_token_ttl.as_secs() as i64).min(session.expires_at),
-        network: (session.network == Network::Testnet).then_some(Network::Testnet),
-    };
-    let refresh = RefreshClaims {
-        iss: s.issuer.clone(),
-        sub: session.user_id.clone(),
-        aud: s.audience.clone(),
-        tenant_id: session.tenant_id.clone(),
-        auth_type: session.auth_type,
-        sid: session.session_id.clone(),
-        generation: session.generation,
-        jti: token::new_id(),
-        iat: now,
-        exp: session.expires_at,
-    };
+    let access = AccessClaims::for_session(s, session, now);
+    let refresh = RefreshClaims::for_session(s, session, via, now);
     Ok(TokenPair {
-        access_token: token::sign(keys, ACCESS_TOKEN_TYPE, &access)?,
-        refresh_token: token::sign(keys, REFRESH_TOKEN_TYPE, &refresh)?,
+        access_token: token::sign(keys, Kind::Access, &access)?,
+        refresh_token: token::sign(keys, Kind::Refresh, &refresh)?,
     })
 }
 
@@ -113,15 +92,15 @@ fn session_end(state: &AppState, now: i64) -> i64 {
     now + state.settings.refresh_token_ttl.as_secs() as i64
 }
 
-/// The PERS user behind the request: a sandbox user, or the user linked to a verified
-/// provider identity.
+/// The PERS user behind the request, and how it signed in: a sandbox user, or the user
+/// linked to a verified provider identity.
 async fn user_for(
     state: &AppState,
     ctx: &ProjectContext,
     auth_type: AuthType,
     req: TokenRequest,
     now: i64,
-) -> Result<String, ApiError> {
+) -> Result<(String, SessionOrigin), ApiError> {
     let tenant = &ctx.tenant;
     // Sandbox mode creates users without verification, so it can only ever open plain
     // user sessions: never an admin, business or system one.
@@ -144,7 +123,7 @@ async fn user_for(
             expires_at: session_end(state, now),
         };
         state.store.create_sandbox_user(&user).await?;
-        return Ok(user.user_id);
+        return Ok((user.user_id, SessionOrigin::Sandbox));
     }
     if req.auth_token.is_empty() {
         return Err(ApiError::BadRequest("authToken: must not be empty".into()));
@@ -153,6 +132,9 @@ async fn user_for(
         .providers
         .verify(tenant, auth_type, &req.auth_token)
         .await?;
+    let via = SessionOrigin::Provider {
+        issuer: verified.issuer.clone(),
+    };
     let identity = Identity {
         tenant_id: tenant.id.clone(),
         issuer: verified.issuer,
@@ -160,7 +142,7 @@ async fn user_for(
         user_id: uuid::Uuid::new_v4().to_string(),
         created_at: now,
     };
-    Ok(state.store.link_identity(&identity).await?)
+    Ok((state.store.link_identity(&identity).await?, via))
 }
 
 /// Exchange a provider token for a PERS session.
@@ -195,7 +177,7 @@ async fn exchange(
     // Keys first: if they are unavailable, nothing is written.
     let keys = state.keys.key_set().await?;
     let now = crate::now_unix();
-    let user_id = user_for(&state, &ctx, auth_type, req, now).await?;
+    let (user_id, via) = user_for(&state, &ctx, auth_type, req, now).await?;
     let session = Session {
         session_id: token::new_id(),
         tenant_id: ctx.tenant.id.clone(),
@@ -211,8 +193,24 @@ async fn exchange(
     state.store.create_session(&session).await?;
     Ok((
         StatusCode::CREATED,
-        Json(issue_pair(&keys, &state, &session, now)?),
+        Json(issue_pair(&keys, &state, &session, via, now)?),
     ))
+}
+
+/// Whether the tenant, as resolved for this request, still allows a session opened the
+/// way `claims` says: sandbox sessions while it allows unauthenticated users, provider
+/// sessions while it trusts that issuer for the session's auth type (DESIGN §3).
+fn still_allowed(state: &AppState, ctx: &ProjectContext, claims: &RefreshClaims) -> bool {
+    match &claims.via {
+        SessionOrigin::Sandbox => {
+            ctx.tenant.allow_jwt_for_unauthenticated_users && claims.auth_type == AuthType::User
+        }
+        SessionOrigin::Provider { issuer } => state
+            .providers
+            .trusted(&ctx.tenant, claims.auth_type)
+            .iter()
+            .any(|p| &p.issuer == issuer),
+    }
 }
 
 /// A `system` session, opened or refreshed, needs the tenant's `apiPrivateKey` in
@@ -262,7 +260,7 @@ async fn refresh(
     headers: HeaderMap,
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<(StatusCode, Json<TokenPair>), ApiError> {
-    let claims: RefreshClaims = verify_own(&state, REFRESH_TOKEN_TYPE, &req.refresh_token)
+    let claims: RefreshClaims = verify_own(&state, Kind::Refresh, &req.refresh_token)
         .await?
         .map_err(|_| ApiError::Unauthorized(BAD_REFRESH))?;
     let keys = state.keys.key_set().await?;
@@ -270,6 +268,15 @@ async fn refresh(
         return Err(ApiError::Unauthorized(BAD_REFRESH));
     }
     require_private_key_for_system(claims.auth_type, &ctx, &headers)?;
+    if !still_allowed(&state, &ctx, &claims) {
+        // One write instead of the rotation: the budget of one call holds.
+        state.store.revoke_session(&claims.sid).await?;
+        tracing::info!(tenant = %ctx.tenant.id, session = %claims.sid,
+            "session revoked: the tenant no longer allows how it was opened");
+        return Err(ApiError::Unauthorized(
+            "the tenant no longer allows this session; sign in again",
+        ));
+    }
     let now = crate::now_unix();
     let rotation = state
         .store
@@ -300,6 +307,6 @@ async fn refresh(
     };
     Ok((
         StatusCode::CREATED,
-        Json(issue_pair(&keys, &state, &session, now)?),
+        Json(issue_pair(&keys, &state, &session, claims.via, now)?),
     ))
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::{ApiError, AppState};
 use crate::domain::AuthType;
 use crate::domain::{KeyHash, KeyKind, Network, Tenant};
-use crate::token::{self, AccessClaims, TokenError};
+use crate::token::{self, AccessClaims, Kind, TokenError};
 
 pub const PROJECT_KEY_HEADER: &str = "x-project-key";
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -56,6 +56,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         })?;
         if bytes.is_empty() {
             return Err(ApiError::BadRequest("a JSON body is required".into()));
+        }
+        // serde reads a struct from a JSON array too (`["My name"]` as `{projectName}`):
+        // every body of this API is an object, so anything else is refused first.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
         }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -109,6 +117,23 @@ pub async fn resolve_project_key(
     Ok(Some(ctx))
 }
 
+/// The tenant whose `apiPrivateKey` `key` is; `None` when it is not one (the platform
+/// key is not).
+pub async fn resolve_private_key(
+    state: &AppState,
+    key: &str,
+) -> Result<Option<crate::domain::TenantId>, ApiError> {
+    if key.is_empty() || key.len() > 256 || state.platform_key.matches(key) {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .api_key(&KeyHash::of(key))
+        .await?
+        .filter(|entry| entry.kind == KeyKind::Private)
+        .map(|entry| entry.tenant_id))
+}
+
 const BAD_PROJECT_KEY: &str = "missing or invalid project key (x-project-key)";
 
 /// Header `x-project-key` (required).
@@ -159,19 +184,34 @@ pub fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
 
 const BAD_TOKEN: &str = "missing, invalid or expired bearer token";
 
-/// Verifies one of our own tokens of type `typ`. A `kid` the cached key set lacks (a
+/// Verifies one of our own tokens of `kind`. A `kid` the cached key set lacks (a
 /// rotation another function saw first) reloads the keys once before failing. The outer
 /// error is the key store's; the inner one is the token's.
 pub async fn verify_own<T: DeserializeOwned>(
     state: &AppState,
-    typ: &'static str,
+    kind: Kind,
     token: &str,
 ) -> Result<Result<T, TokenError>, ApiError> {
     let keys = state.keys.key_set().await?;
-    match token::verify(&keys, &state.settings, typ, token) {
+    match token::verify(&keys, &state.settings, kind, token) {
         Err(TokenError::UnknownKey) => {
             let keys = state.keys.refresh().await?;
-            Ok(token::verify(&keys, &state.settings, typ, token))
+            Ok(token::verify(&keys, &state.settings, kind, token))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Verifies one of our access tokens, with the same key reload as [`verify_own`].
+pub async fn verify_own_access(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<AccessClaims, TokenError>, ApiError> {
+    let keys = state.keys.key_set().await?;
+    match token::verify_access(&keys, &state.settings, token) {
+        Err(TokenError::UnknownKey) => {
+            let keys = state.keys.refresh().await?;
+            Ok(token::verify_access(&keys, &state.settings, token))
         }
         other => Ok(other),
     }
@@ -179,13 +219,9 @@ pub async fn verify_own<T: DeserializeOwned>(
 
 /// Verifies a presented PERS access token.
 pub async fn verify_bearer(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
-    let claims: AccessClaims = verify_own(state, token::ACCESS_TOKEN_TYPE, token)
+    verify_own_access(state, token)
         .await?
-        .map_err(|_| ApiError::Unauthorized(BAD_TOKEN))?;
-    if claims.sub.is_empty() {
-        return Err(ApiError::Unauthorized(BAD_TOKEN));
-    }
-    Ok(claims)
+        .map_err(|_| ApiError::Unauthorized(BAD_TOKEN))
 }
 
 /// `Authorization: Bearer` with a PERS access token whose `authType` is `tenant`.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod cache;
+mod credentials;
 mod error;
 pub mod extract;
 pub mod openapi;
@@ -84,11 +85,19 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// The parts every router shares: JSON 404/405 and the body limit.
+/// The parts every router shares: JSON 404/405, the body limit, one tenant per
+/// request, and `Cache-Control: no-store` unless a route says otherwise.
 fn edge(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            credentials::one_tenant,
+        ))
+        .layer(axum::middleware::map_response(
+            credentials::no_store_by_default,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(state)
 }

@@ -12,18 +12,18 @@ use time::OffsetDateTime;
 
 use super::error::ErrorBody;
 use super::extract::{
-    JsonBody, PROJECT_KEY_HEADER, PlatformOperator, ProjectKey, SourceIp, TenantAdmin, bearer,
-    header_text, resolve_project_key, verify_bearer,
+    API_KEY_HEADER, JsonBody, PROJECT_KEY_HEADER, PlatformOperator, ProjectKey, SourceIp,
+    TenantAdmin, bearer, header_text, resolve_private_key, resolve_project_key, verify_bearer,
 };
 use super::openapi::{ClientConfigDoc, CreatedTenantDoc, TenantCreateDoc, TenantDoc};
 use super::{ApiError, AppState};
 use crate::domain::{
-    ApiKeyEntry, AuthType, IdentityProvider, KeyKind, Network, Tenant, TenantId, TenantPatch,
+    ApiKeyEntry, AuthType, IdentityProvider, KeyKind, Tenant, TenantId, TenantPatch,
     WalletManagementType, derive_acronym, generate_api_key, hash_secret,
 };
 use crate::geo::client_location;
 use crate::token::provider::internal_address;
-use crate::token::{self, ACCESS_TOKEN_TYPE, AccessClaims, LOGIN_TOKEN_TYPE, LoginClaims};
+use crate::token::{self, AccessClaims, Kind, LoginClaims};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -96,22 +96,6 @@ fn view(tenant: &Tenant, level: Level, extra: &[&str]) -> Result<Map<String, Val
         .collect())
 }
 
-fn admin_claims(settings: &crate::config::Settings, tenant: &TenantId) -> AccessClaims {
-    let now = crate::now_unix();
-    AccessClaims {
-        iss: settings.issuer.clone(),
-        sub: format!("tenant-admin:{tenant}"),
-        aud: settings.audience.clone(),
-        tenant_id: tenant.clone(),
-        auth_type: AuthType::Tenant,
-        sid: token::new_id(),
-        jti: token::new_id(),
-        iat: now,
-        exp: now + settings.tenant_admin_token_ttl.as_secs() as i64,
-        network: None,
-    }
-}
-
 /// Create a tenant (platform operator key).
 #[utoipa::path(
     post,
@@ -178,11 +162,8 @@ async fn create(
     });
     // Sign before writing: if the keys are unavailable, nothing is stored.
     let keys = state.keys.key_set().await?;
-    let jwt = token::sign(
-        &keys,
-        ACCESS_TOKEN_TYPE,
-        &admin_claims(&state.settings, &id),
-    )?;
+    let admin = AccessClaims::tenant_admin(&state.settings, &id, crate::now_unix());
+    let jwt = token::sign(&keys, Kind::Access, &admin)?;
     state.store.create_tenant(&tenant, &entries).await?;
     tracing::info!(tenant = %id, "tenant created");
 
@@ -276,21 +257,53 @@ fn public_https(raw: &str) -> bool {
         }
 }
 
-/// The tenant of `x-project-key`: public information plus `projectApiKey`.
+/// The tenant of `x-project-key` (or of the `apiPrivateKey` in `x-api-key`): public
+/// information plus `projectApiKey`.
 #[utoipa::path(
     get,
     path = "/tenants/me",
     tag = "tenants",
-    security(("projectKey" = [])),
+    security(("projectKey" = []), ("businessApiKey" = [])),
     responses(
         (status = 200, description = "The tenant", body = TenantDoc),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = ErrorBody),
     )
 )]
-async fn me(ProjectKey(ctx): ProjectKey) -> Result<Json<Value>, ApiError> {
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    const BAD: &str = "missing or invalid project key (x-project-key) or apiPrivateKey (x-api-key)";
+    let by_project = match header_text(&headers, PROJECT_KEY_HEADER) {
+        None => None,
+        Some(presented) => {
+            let key = presented.map_err(|()| ApiError::Unauthorized(BAD))?;
+            let ctx = resolve_project_key(&state, key).await?;
+            Some(ctx.ok_or(ApiError::Unauthorized(BAD))?.tenant)
+        }
+    };
+    // Read whenever present, so that a wrong key is refused rather than ignored.
+    let by_private = match header_text(&headers, API_KEY_HEADER) {
+        None => None,
+        Some(presented) => {
+            let key = presented.map_err(|()| ApiError::Unauthorized(BAD))?;
+            Some(
+                resolve_private_key(&state, key)
+                    .await?
+                    .ok_or(ApiError::Unauthorized(BAD))?,
+            )
+        }
+    };
+    let tenant = match (by_project, by_private) {
+        (Some(tenant), _) => tenant,
+        (None, Some(id)) => state
+            .store
+            .tenant(&id)
+            .await?
+            .ok_or(ApiError::Unauthorized(BAD))?,
+        (None, None) => return Err(ApiError::Unauthorized(BAD)),
+    };
     Ok(Json(Value::Object(view(
-        &ctx.tenant,
+        &tenant,
         Level::Public,
         &["projectApiKey"],
     )?)))
@@ -349,20 +362,14 @@ async fn login_token(
     State(state): State<AppState>,
     ProjectKey(ctx): ProjectKey,
 ) -> Result<Json<String>, ApiError> {
-    let now = crate::now_unix();
-    let s = &state.settings;
-    let claims = LoginClaims {
-        iss: s.issuer.clone(),
-        sub: ctx.tenant.id.to_string(),
-        aud: s.audience.clone(),
-        tenant_id: ctx.tenant.id.clone(),
-        jti: token::new_id(),
-        iat: now,
-        exp: now + s.login_token_ttl.as_secs() as i64,
-        network: (ctx.network == Network::Testnet).then_some(Network::Testnet),
-    };
+    let claims = LoginClaims::new(
+        &state.settings,
+        &ctx.tenant.id,
+        ctx.network,
+        crate::now_unix(),
+    );
     let keys = state.keys.key_set().await?;
-    Ok(Json(token::sign(&keys, LOGIN_TOKEN_TYPE, &claims)?))
+    Ok(Json(token::sign(&keys, Kind::Login, &claims)?))
 }
 
 /// The highest level the presented credentials grant on `tenant`. Credentials that are
@@ -373,6 +380,16 @@ async fn level_for(
     tenant: &TenantId,
 ) -> Result<Level, ApiError> {
     let mut level = Level::Public;
+    if let Some(presented) = header_text(headers, API_KEY_HEADER) {
+        const BAD: &str = "invalid apiPrivateKey (x-api-key)";
+        let key = presented.map_err(|()| ApiError::Unauthorized(BAD))?;
+        let owner = resolve_private_key(state, key)
+            .await?
+            .ok_or(ApiError::Unauthorized(BAD))?;
+        if &owner == tenant {
+            level = Level::Project;
+        }
+    }
     if let Some(presented) = header_text(headers, PROJECT_KEY_HEADER) {
         let key = presented
             .map_err(|()| ApiError::Unauthorized("invalid project key (x-project-key)"))?;
@@ -382,7 +399,7 @@ async fn level_for(
                 "invalid project key (x-project-key)",
             ))?;
         if &ctx.tenant.id == tenant {
-            level = Level::Project;
+            level = level.max(Level::Project);
         }
     }
     if let Some(presented) = bearer(headers) {
@@ -396,14 +413,15 @@ async fn level_for(
 }
 
 /// A tenant by id, at the level the credentials grant: none → public; the tenant's own
-/// project key → plus keys and public configuration; its admin token → everything.
+/// project key or `apiPrivateKey` → plus keys and public configuration; its admin token →
+/// everything.
 /// Another tenant's credentials grant nothing beyond public; invalid ones are 401.
 #[utoipa::path(
     get,
     path = "/tenants/{id}",
     tag = "tenants",
     params(("id" = String, Path, description = "The tenant id")),
-    security((), ("projectKey" = []), ("tenantAdminJWT" = [])),
+    security((), ("projectKey" = []), ("businessApiKey" = []), ("tenantAdminJWT" = [])),
     responses(
         (status = 200, description = "The tenant", body = TenantDoc),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ErrorBody;
-use super::extract::{JsonBody, ProjectKey, verify_own};
+use super::extract::{JsonBody, ProjectKey, verify_own_access};
 use super::{ApiError, AppState};
 use crate::domain::AuthType;
 use crate::token::provider::ProviderError;
-use crate::token::{self, ACCESS_TOKEN_TYPE, AccessClaims};
+use crate::token::{self, TokenError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -92,20 +92,24 @@ async fn verify(
     ProjectKey(ctx): ProjectKey,
     JsonBody(req): JsonBody<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let jwt = req.auth_token.trim();
+    // The token exactly as sent: `/auth/token` does not trim it either, and a JWT with
+    // whitespace around it is not a compact JWS.
+    let jwt = req.auth_token.as_str();
     if jwt.is_empty() {
         return Ok(Json(VerifyResponse::invalid("token is empty")));
+    }
+    if jwt.len() > token::MAX_TOKEN_BYTES {
+        return Ok(Json(VerifyResponse::invalid(
+            TokenError::TooLarge.to_string(),
+        )));
     }
     let Some(issuer) = token::provider::unverified_issuer(jwt) else {
         return Ok(Json(VerifyResponse::invalid("token is malformed")));
     };
     if issuer == state.settings.issuer {
-        let answer = match verify_own::<AccessClaims>(&state, ACCESS_TOKEN_TYPE, jwt).await? {
+        let answer = match verify_own_access(&state, jwt).await? {
             Ok(claims) if claims.tenant_id != ctx.tenant.id => {
                 VerifyResponse::invalid("token belongs to another tenant")
-            }
-            Ok(claims) if claims.sub.is_empty() => {
-                VerifyResponse::invalid("token lacks a required claim")
             }
             Ok(claims) => VerifyResponse::valid(
                 serde_json::to_value(claims).map_err(|e| ApiError::Internal(Box::new(e)))?,
@@ -169,7 +173,8 @@ async fn discovery(State(state): State<AppState>) -> Result<impl IntoResponse, A
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": keys.algorithms(),
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "tenantId", "authType", "sid", "network"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "tenantId", "authType", "sid", "network"],
+        "scopes_supported": ALL_AUTH_TYPES.map(token::scope_of),
     });
     Ok((
         [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],

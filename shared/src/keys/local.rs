@@ -129,6 +129,14 @@ impl LocalKeySource {
                 (file, true)
             }
         };
+        // Owner-only also when the file was made by something else (an older version,
+        // a copy): it holds private keys.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io(path, e))?;
+        }
         let set = Arc::new(file.key_set(activation_delay)?);
         Ok((
             Self {

@@ -127,13 +127,61 @@ pub(super) fn redacted_json_error(what: impl std::fmt::Display, e: &serde_json::
     ))
 }
 
-/// A usable key: signs (if current) and verifies, with its public JWK and `kid`.
+/// A usable key: signs (if current) and verifies, with its public JWK and `kid`, and
+/// the internal key derived from it.
 pub struct SigningKey {
     kid: String,
     alg: SigningAlgorithm,
     encoding: EncodingKey,
     decoding: DecodingKey,
     public_jwk: serde_json::Value,
+    internal: InternalKey,
+}
+
+/// The internal key that signs and verifies refresh tokens (HS256), which only this
+/// service ever verifies: it is never published, so no outside verifier can take a
+/// refresh token for an access token. It is derived (HKDF-SHA256, RFC 5869) from the
+/// private signing key it belongs to, so it lives and rotates with that key in the same
+/// secret version, and every stage that verifies (previous, pending) verifies its
+/// refresh tokens too.
+pub struct InternalKey {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl InternalKey {
+    fn derive(private_der: &[u8]) -> Result<Self, KeyError> {
+        use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+        let failed = |_| KeyError::Invalid("could not derive the internal key".into());
+        let prk = Salt::new(HKDF_SHA256, b"pers internal token key").extract(private_der);
+        let mut secret = Zeroizing::new([0u8; 32]);
+        prk.expand(&[b"refresh-token hs256 v1"], HKDF_SHA256)
+            .and_then(|okm| okm.fill(secret.as_mut()))
+            .map_err(failed)?;
+        // A name for the key that says nothing about it: a hash of the secret, tagged.
+        let mut digest = Sha256::new();
+        digest.update(b"pers internal kid");
+        digest.update(secret.as_ref());
+        let kid = format!("int-{}", b64(&digest.finalize()[..16]));
+        Ok(Self {
+            kid,
+            encoding: EncodingKey::from_secret(secret.as_ref()),
+            decoding: DecodingKey::from_secret(secret.as_ref()),
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
+    }
+
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -207,6 +255,7 @@ impl SigningKey {
             }
         };
         let kid = b64(&Sha256::digest(thumb.to_string().as_bytes()));
+        let internal = InternalKey::derive(&der)?;
         let mut public_jwk = thumb;
         public_jwk["kid"] = json!(kid);
         public_jwk["alg"] = json!(material.alg.name());
@@ -217,7 +266,13 @@ impl SigningKey {
             encoding,
             decoding,
             public_jwk,
+            internal,
         })
+    }
+
+    /// The internal (refresh-token) key that belongs to this key.
+    pub fn internal(&self) -> &InternalKey {
+        &self.internal
     }
 
     /// The RFC 7638 thumbprint of the public key.
@@ -344,6 +399,44 @@ mod tests {
             validation.validate_aud = false;
             jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
         }
+    }
+
+    #[test]
+    fn the_internal_key_follows_its_signing_key_and_is_never_published() {
+        let material = KeyMaterial::generate(SigningAlgorithm::Es256).unwrap();
+        let a = SigningKey::from_material(&material).unwrap();
+        let again = SigningKey::from_material(&material).unwrap();
+        let other =
+            SigningKey::from_material(&KeyMaterial::generate(SigningAlgorithm::Es256).unwrap())
+                .unwrap();
+        assert_eq!(
+            a.internal().kid(),
+            again.internal().kid(),
+            "derived, not random"
+        );
+        assert_ne!(a.internal().kid(), other.internal().kid());
+        assert_ne!(a.internal().kid(), a.kid());
+        let published = a.public_jwk().to_string();
+        assert!(!published.contains(a.internal().kid()), "{published}");
+        // What one copy signs, the other verifies: any function holding the secret can.
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(a.internal().kid().to_owned());
+        let claims = json!({"sub": "x", "exp": crate::now_unix() + 60});
+        let token = jsonwebtoken::encode(&header, &claims, a.internal().encoding_key()).unwrap();
+        let validation = {
+            let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+            v.validate_aud = false;
+            v
+        };
+        let decode = |k: &SigningKey| {
+            jsonwebtoken::decode::<serde_json::Value>(
+                &token,
+                k.internal().decoding_key(),
+                &validation,
+            )
+        };
+        assert!(decode(&again).is_ok());
+        assert!(decode(&other).is_err());
     }
 
     #[test]

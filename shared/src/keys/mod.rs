@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use local::LocalKeySource;
-pub use material::{KeyMaterial, SigningAlgorithm, SigningKey};
+pub use material::{InternalKey, KeyMaterial, SigningAlgorithm, SigningKey};
 pub use secrets::{SecretsManagerKeySource, fetch_platform_key};
 
 use crate::BoxError;
@@ -76,6 +76,14 @@ impl KeySet {
     pub fn find(&self, kid: &str) -> Option<&SigningKey> {
         std::iter::once(&self.current)
             .chain(&self.others)
+            .find(|k| k.kid() == kid)
+    }
+
+    /// An internal (refresh-token) key by `kid`, from this set only.
+    pub fn find_internal(&self, kid: &str) -> Option<&InternalKey> {
+        std::iter::once(&self.current)
+            .chain(&self.others)
+            .map(SigningKey::internal)
             .find(|k| k.kid() == kid)
     }
 

@@ -142,8 +142,8 @@ fn prove(material: &KeyMaterial) -> Result<(), KeyError> {
     let key = SigningKey::from_material(material)?;
     let set = KeySet::new(key, vec![]);
     let probe = serde_json::json!({"sub": "rotation-test", "exp": crate::now_unix() + 60});
-    let token =
-        crate::token::sign(&set, "JWT", &probe).map_err(|e| KeyError::Invalid(e.to_string()))?;
+    let token = crate::token::sign(&set, crate::token::Kind::Login, &probe)
+        .map_err(|e| KeyError::Invalid(e.to_string()))?;
     let signer = set.signing();
     let mut validation = jsonwebtoken::Validation::new(signer.algorithm().jwt());
     validation.validate_aud = false;

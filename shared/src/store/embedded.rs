@@ -37,9 +37,28 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(Box::new(e)))
 }
 
+/// Creates `path` (empty, mode 0600) if it is absent and makes it mode 0600 if not.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl EmbeddedStore {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`, readable by its owner only (it
+    /// holds project keys and tenants' Stripe secrets), also when it already existed.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        owner_only(path).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let db = Database::create(path).map_err(unavailable)?;
         let tx = db.begin_write().map_err(unavailable)?;
         for table in [TENANTS, API_KEYS, IDENTITIES, USERS, SESSIONS] {

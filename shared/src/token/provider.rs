@@ -1,8 +1,11 @@
 //! Tokens of identity providers: which providers a tenant trusts, their JWKS (inline or
 //! fetched and cached), and verification by RFC 8725: algorithm allow-list per provider
 //! (asymmetric only), key chosen by `kid` from the provider's own set only (`jku`, `x5u`
-//! and embedded `jwk` are never read), `iss` and `aud` pinned, `exp` required, 60 s
-//! leeway on `nbf`/`iat`, a non-empty `sub`, a size limit.
+//! and embedded `jwk` are never read) and used only if it is meant for signatures and
+//! fits the token's algorithm ([`super::jwk`]), no `crit` header, `iss` required and
+//! pinned, `aud` required and pinned when the provider names one, `exp` required, 60 s
+//! leeway on time claims, a non-empty `sub`, a size limit. `/auth/token` and
+//! `/auth/verify` both judge a provider token by [`Providers::verify_with`] alone.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,11 +15,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use super::{LEEWAY_SECONDS, MAX_TOKEN_BYTES};
+use super::jwk::PublicKeys;
+use super::{MAX_TOKEN_BYTES, PROVIDER_LEEWAY_SECONDS, TokenError};
 use crate::BoxError;
 use crate::config::BuiltinProviders;
 use crate::domain::{AuthType, IdentityProvider, Tenant};
@@ -84,32 +87,56 @@ pub enum Reach {
 
 /// Whether `ip` belongs to a host's or a private network rather than the internet:
 /// loopback, private (RFC 1918, IPv6 ULA), link-local, shared (RFC 6598), unspecified,
-/// broadcast or multicast, also when an IPv4 address is carried in IPv6.
+/// broadcast, multicast, benchmarking (RFC 2544), IETF protocol assignments (RFC 6890),
+/// documentation and reserved ranges; also when an IPv4 address is carried in IPv6
+/// (mapped, compatible, NAT64 per RFC 6052, 6to4 per RFC 3056), and Teredo and local-use
+/// NAT64 (RFC 8215) prefixes as a whole, since what they reach cannot be told from them.
 pub fn internal_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_multicast()
+                || v4.is_documentation()
                 || a == 0
+                || a >= 240
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && c == 0)
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
-            Some(v4) if !v6.is_loopback() && !v6.is_unspecified() => {
-                internal_address(IpAddr::V4(v4))
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            let octets = v6.octets();
+            let embedded = |at: usize| {
+                IpAddr::V4(std::net::Ipv4Addr::new(
+                    octets[at],
+                    octets[at + 1],
+                    octets[at + 2],
+                    octets[at + 3],
+                ))
+            };
+            if v6.is_loopback() || v6.is_unspecified() {
+                return true;
             }
-            _ => {
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local()
-                    || v6.is_multicast()
+            if let Some(v4) = v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
+                return internal_address(IpAddr::V4(v4));
             }
-        },
+            match segments {
+                // NAT64 well-known prefix: the IPv4 address is the last 32 bits.
+                [0x64, 0xff9b, 0, 0, 0, 0, _, _] => internal_address(embedded(12)),
+                // 6to4: the IPv4 address follows the prefix.
+                [0x2002, ..] => internal_address(embedded(2)),
+                // Local-use NAT64 and Teredo, as whole prefixes.
+                [0x64, 0xff9b, 1, ..] | [0x2001, 0, ..] => true,
+                // Documentation (RFC 3849) and discard-only (RFC 6666).
+                [0x2001, 0xdb8, ..] | [0x100, 0, 0, 0, ..] => true,
+                _ => v6.is_unique_local() || v6.is_unicast_link_local() || v6.is_multicast(),
+            }
+        }
     }
 }
 
@@ -245,73 +272,107 @@ impl Providers {
         self.verify_with(&provider, token).await
     }
 
-    /// Verifies `token` against one provider.
+    /// Verifies `token` against one provider: the one rule set of DESIGN §3.
     pub async fn verify_with(
         &self,
         provider: &TrustedProvider,
         token: &str,
     ) -> Result<ProviderClaims, ProviderError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| ProviderError::Invalid("token is malformed"))?;
+        let header = super::read_header(token).map_err(|e| match e {
+            TokenError::TooLarge => ProviderError::Invalid("token is too large"),
+            TokenError::CriticalExtension => ProviderError::Invalid(
+                "token header names a critical extension, which is not supported",
+            ),
+            _ => ProviderError::Invalid("token is malformed"),
+        })?;
         if !provider.algorithms.contains(&header.alg) {
             return Err(ProviderError::Invalid("token algorithm is not allowed"));
         }
+        let kid = header.kid.as_deref();
         let set = match &provider.keys {
             KeySource::Inline(value) => Arc::new(
-                serde_json::from_value::<JwkSet>(value.clone())
+                PublicKeys::lenient(value)
                     .map_err(|_| ProviderError::Invalid("the provider's JWKS is unusable"))?,
             ),
-            KeySource::Uri(uri) => {
-                self.jwks
-                    .get(uri, header.kid.as_deref(), Reach::Any)
-                    .await?
-            }
-            KeySource::TenantUri(uri) => {
-                let kid = header.kid.as_deref();
-                self.jwks.get(uri, kid, self.tenant_reach).await?
-            }
+            KeySource::Uri(uri) => self.jwks.get(uri, kid, Reach::Any).await?,
+            KeySource::TenantUri(uri) => self.jwks.get(uri, kid, self.tenant_reach).await?,
         };
-        let jwk = pick_key(&set, header.kid.as_deref())?;
-        let key = decoding_key(jwk, header.alg)?;
+        let key = set
+            .pick(kid)
+            .ok_or(ProviderError::Invalid("token is signed by an unknown key"))?;
+        if !key.fits(header.alg) {
+            return Err(ProviderError::Invalid(
+                "token algorithm does not match its key",
+            ));
+        }
 
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&provider.issuer]);
         match &provider.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_nbf = true;
-        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
-            .map_err(|e| ProviderError::Invalid(reason(e.kind())))?
-            .claims;
-
-        let subject = claims["sub"].as_str().unwrap_or_default().to_owned();
-        if subject.is_empty() {
-            return Err(ProviderError::Invalid("token has an empty subject"));
-        }
-        if let Some(iat) = claims.get("iat") {
-            let iat = iat
-                .as_i64()
-                .ok_or(ProviderError::Invalid("token iat is not a number"))?;
-            if iat > crate::now_unix() + LEEWAY_SECONDS as i64 {
-                return Err(ProviderError::Invalid("token was issued in the future"));
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "iss", "sub"]);
             }
         }
-        if let Some(expected) = &provider.firebase_tenant
-            && claims["firebase"]["tenant"].as_str() != Some(expected)
-        {
-            return Err(ProviderError::Invalid(
-                "token is for another Firebase tenant",
-            ));
-        }
+        validation.leeway = PROVIDER_LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        let claims = jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation)
+            .map_err(|e| ProviderError::Invalid(reason(e.kind())))?
+            .claims;
+        check_claims(provider, &claims)?;
         Ok(ProviderClaims {
             issuer: provider.issuer.clone(),
-            subject,
+            subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
             claims,
         })
     }
+}
+
+/// The claim rules jsonwebtoken leaves to its caller, checked on the JSON itself so that
+/// no claim of an unexpected type slips through: `iss` exactly the provider's; when the
+/// provider names an audience, `aud` that string or an array of strings holding it; a
+/// non-empty string `sub`; `iat`, if present, a number not in the future; Firebase's
+/// tenant.
+fn check_claims(provider: &TrustedProvider, claims: &Value) -> Result<(), ProviderError> {
+    if claims["iss"].as_str() != Some(provider.issuer.as_str()) {
+        return Err(ProviderError::Invalid("token issuer is not accepted"));
+    }
+    if let Some(expected) = &provider.audience {
+        let holds = match &claims["aud"] {
+            Value::String(aud) => aud == expected,
+            Value::Array(auds) => {
+                auds.iter().all(Value::is_string)
+                    && auds.iter().any(|a| a.as_str() == Some(expected))
+            }
+            _ => false,
+        };
+        if !holds {
+            return Err(ProviderError::Invalid("token audience is not accepted"));
+        }
+    }
+    if claims["sub"].as_str().is_none_or(str::is_empty) {
+        return Err(ProviderError::Invalid("token has an empty subject"));
+    }
+    if let Some(iat) = claims.get("iat") {
+        let iat = iat
+            .as_i64()
+            .ok_or(ProviderError::Invalid("token iat is not a number"))?;
+        if iat > crate::now_unix() + PROVIDER_LEEWAY_SECONDS as i64 {
+            return Err(ProviderError::Invalid("token was issued in the future"));
+        }
+    }
+    if let Some(expected) = &provider.firebase_tenant
+        && claims["firebase"]["tenant"].as_str() != Some(expected)
+    {
+        return Err(ProviderError::Invalid(
+            "token is for another Firebase tenant",
+        ));
+    }
+    Ok(())
 }
 
 fn reason(kind: &ErrorKind) -> &'static str {
@@ -335,34 +396,8 @@ pub fn unverified_issuer(token: &str) -> Option<String> {
     value["iss"].as_str().map(str::to_owned)
 }
 
-/// The key named by `kid`; without a `kid`, only a set of exactly one key will do.
-fn pick_key<'a>(set: &'a JwkSet, kid: Option<&str>) -> Result<&'a Jwk, ProviderError> {
-    let unknown = ProviderError::Invalid("token is signed by an unknown key");
-    match kid {
-        Some(kid) => set.find(kid).ok_or(unknown),
-        None if set.keys.len() == 1 => Ok(&set.keys[0]),
-        None => Err(unknown),
-    }
-}
-
-/// A verifying key from a public JWK, refusing symmetric keys and a JWK whose own `alg`
-/// disagrees with the token's.
-fn decoding_key(jwk: &Jwk, alg: Algorithm) -> Result<DecodingKey, ProviderError> {
-    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
-        return Err(ProviderError::Invalid("symmetric keys are not accepted"));
-    }
-    if let Some(key_alg) = jwk.common.key_algorithm
-        && format!("{key_alg:?}") != format!("{alg:?}")
-    {
-        return Err(ProviderError::Invalid(
-            "token algorithm does not match its key",
-        ));
-    }
-    DecodingKey::from_jwk(jwk).map_err(|_| ProviderError::Invalid("the provider's key is unusable"))
-}
-
 struct CachedSet {
-    set: Arc<JwkSet>,
+    set: Arc<PublicKeys>,
     fresh_until: Instant,
     last_forced: Option<Instant>,
 }
@@ -418,7 +453,7 @@ impl JwksCache {
         uri: &str,
         kid: Option<&str>,
         reach: Reach,
-    ) -> Result<Arc<JwkSet>, ProviderError> {
+    ) -> Result<Arc<PublicKeys>, ProviderError> {
         let slot = self.slot(uri);
         let mut cached = slot.lock().await;
         let now = Instant::now();
@@ -426,7 +461,7 @@ impl JwksCache {
             None => (true, false),
             Some(c) if now >= c.fresh_until => (true, false),
             Some(c) => {
-                let unknown = kid.is_some_and(|k| c.set.find(k).is_none());
+                let unknown = kid.is_some_and(|k| !c.set.has_kid(k));
                 let may_force = c.last_forced.is_none_or(|t| now - t >= UNKNOWN_KID_REFETCH);
                 (unknown && may_force, unknown && may_force)
             }
@@ -465,7 +500,7 @@ impl JwksCache {
         }
     }
 
-    async fn fetch(&self, uri: &str, reach: Reach) -> Result<(JwkSet, Duration), BoxError> {
+    async fn fetch(&self, uri: &str, reach: Reach) -> Result<(PublicKeys, Duration), BoxError> {
         let client = match reach {
             Reach::Any => &self.http,
             Reach::PublicOnly => {
@@ -504,7 +539,8 @@ impl JwksCache {
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok((serde_json::from_slice(&bytes)?, ttl))
+        let set: Value = serde_json::from_slice(&bytes)?;
+        Ok((PublicKeys::lenient(&set)?, ttl))
     }
 }
 
@@ -570,6 +606,18 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "::169.254.169.254",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "240.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
         ] {
             assert!(internal_address(internal.parse().unwrap()), "{internal}");
         }
@@ -580,6 +628,10 @@ mod tests {
             "172.32.0.1",
             "2001:4860:4860::8888",
             "::ffff:8.8.8.8",
+            "198.20.0.1",
+            "192.0.1.1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(!internal_address(public.parse().unwrap()), "{public}");
         }

@@ -1,0 +1,92 @@
+//! DESIGN §2, the rules every route shares: a request speaks for at most one tenant,
+//! and nothing that carries a token or a secret is kept by a cache.
+//!
+//! [`one_tenant`] looks at every tenant credential a request carries, whether or not its
+//! route reads it — `x-project-key`, an `x-api-key` other than the platform key, a PERS
+//! access token in `Authorization: Bearer` — and refuses the request with `403` when two
+//! valid ones belong to different tenants, before the handler runs (so nothing changes).
+//! A credential that is not valid plays no part here: the route that reads it refuses
+//! it (`401`); one that does not read it ignores it. The public documents read no
+//! credentials and are not looked at.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::extract::{
+    API_KEY_HEADER, PROJECT_KEY_HEADER, bearer, header_text, resolve_project_key, verify_own_access,
+};
+use super::{ApiError, AppState};
+use crate::domain::{KeyHash, KeyKind, TenantId};
+
+/// Paths that read no credentials at all.
+fn public_document(path: &str) -> bool {
+    path.starts_with("/.well-known/") || matches!(path, "/openapi.json" | "/docs" | "/health")
+}
+
+/// Refuses a request whose valid credentials name different tenants (`403`).
+pub async fn one_tenant(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if !public_document(request.uri().path()) {
+        let tenants = presented_tenants(&state, request.headers()).await?;
+        if tenants.windows(2).any(|pair| pair[0] != pair[1]) {
+            return Err(ApiError::Forbidden(
+                "the request's credentials belong to different tenants",
+            ));
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// The tenant of each valid tenant credential of the request.
+async fn presented_tenants(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Vec<TenantId>, ApiError> {
+    let mut tenants = Vec::with_capacity(3);
+    let mut project_tenant = None;
+    if let Some(Ok(key)) = header_text(headers, PROJECT_KEY_HEADER)
+        && let Some(ctx) = resolve_project_key(state, key).await?
+    {
+        tenants.push(ctx.tenant.id.clone());
+        project_tenant = Some(ctx.tenant);
+    }
+    if let Some(Ok(token)) = bearer(headers)
+        && let Ok(claims) = verify_own_access(state, token).await?
+    {
+        tenants.push(claims.tenant_id);
+    }
+    if let Some(Ok(key)) = header_text(headers, API_KEY_HEADER)
+        && !state.platform_key.matches(key)
+        && let Some(other) = tenants.first()
+    {
+        // A private key alone names one tenant and cannot conflict; beside another
+        // credential it needs a look-up only if it is not that tenant's own.
+        let its_own = project_tenant
+            .as_ref()
+            .is_some_and(|t| &t.id == other && t.api_private_key_hash.matches(key));
+        if !its_own
+            && key.len() <= 256
+            && let Some(entry) = state.store.api_key(&KeyHash::of(key)).await?
+            && entry.kind == KeyKind::Private
+        {
+            tenants.push(entry.tenant_id);
+        }
+    }
+    Ok(tenants)
+}
+
+/// `Cache-Control: no-store` on every answer that does not say otherwise: tokens,
+/// secrets and per-caller views must never be kept by a CDN or a browser (DESIGN §7).
+/// Only the public documents opt into caching.
+pub async fn no_store_by_default(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
