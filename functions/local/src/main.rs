@@ -54,12 +54,20 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The data directory, created if need be and made owner-only (mode 0700) either way:
+/// it holds the signing keys and the store.
 fn data_dir() -> Result<PathBuf, ConfigError> {
     let dir = PathBuf::from(env(DATA_DIR).unwrap_or_else(|| ".pers-local".into()));
-    std::fs::create_dir_all(&dir).map_err(|e| ConfigError {
+    let failed = |e: std::io::Error| ConfigError {
         variable: DATA_DIR,
         problem: format!("{}: {e}", dir.display()),
-    })?;
+    };
+    std::fs::create_dir_all(&dir).map_err(failed)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
+    }
     Ok(dir)
 }
 

@@ -111,6 +111,43 @@ async fn a_restart_keeps_tenants_and_the_signing_key() {
     assert_eq!(seen["projectApiKey"], created["projectApiKey"]);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let chmod = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let files = [data.join("store.redb"), data.join("signing-keys.json")];
+
+    let mut cmd = command(&data);
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY);
+    let first = start(cmd);
+    assert_eq!(create_tenant(&first.base, PLATFORM_KEY).await.status(), 201);
+    drop(first);
+    assert_eq!(mode(&data), 0o700, "a new data directory");
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "new {}", f.display());
+    }
+
+    // Made readable by something else (an older version, a copy): the next start mends it.
+    chmod(&data, 0o755);
+    for f in &files {
+        chmod(f, 0o644);
+    }
+    let mut cmd = command(&data);
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY);
+    let second = start(cmd);
+    assert_eq!(mode(&data), 0o700, "an existing data directory");
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "existing {}", f.display());
+    }
+    drop(second);
+}
+
 #[tokio::test]
 async fn without_a_platform_key_one_is_generated_printed_and_required() {
     let dir = tempfile::tempdir().unwrap();
