@@ -534,6 +534,23 @@ async fn firebase_admins_must_carry_the_tenants_firebase_tenant() {
         )
         .await;
     assert_eq!(put.status, StatusCode::OK);
+
+    // Its session refreshes while the tenant keeps that Firebase tenant, and ends when
+    // the tenant moves to another one (the same issuer, but another vouching tenant).
+    let refreshed = refresh(&app, pk, token_of(&res, "refreshToken")).await;
+    assert_eq!(refreshed.status, StatusCode::CREATED, "{}", refreshed.json);
+    let put = app
+        .send(
+            Method::PUT,
+            "/tenants",
+            &[("authorization", &auth)],
+            Some(json!({"firebaseTenantId": "tenant-b"})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.json);
+    refresh(&app, pk, token_of(&refreshed, "refreshToken"))
+        .await
+        .error(StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -114,6 +114,46 @@ async fn an_api_gateway_route_requiring_pers_user_admits_the_user_only() {
     user.assert_accepted(&route, TokenKind::UserAccess);
 }
 
+/// Every tenant's tokens share `iss` and `aud`, so a route of one tenant's API pins the
+/// tenant through its scope, `pers:<authType>:<tenant id>`.
+#[tokio::test]
+async fn an_api_gateway_route_requiring_one_tenants_admin_scope_admits_no_other_tenant() {
+    let service = Service::start().await;
+    let issuer = service.issuer.as_str();
+    let payload = |token: &str| -> Value {
+        use base64::Engine as _;
+        let part = token.split('.').nth(1).expect("a JWT");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("JSON claims")
+    };
+    let tenant = payload(&service.tenant_admin)["tenantId"]
+        .as_str()
+        .expect("tenantId")
+        .to_owned();
+    let scope = format!("pers:tenant:{tenant}");
+    let route = ApiGatewayAuthorizer {
+        issuer,
+        audience: &[issuer],
+        authorization_scopes: &[&scope],
+    };
+    let jwks = discover_jwks(issuer).await;
+    let verdicts = [
+        ("this tenant's admin", &service.tenant_admin, true),
+        ("another tenant's admin", &service.other_tenant_admin, false),
+        ("this tenant's user", &service.user_access, false),
+    ];
+    for (who, token, admitted) in verdicts {
+        let verdict = route.authorize(&jwks, token);
+        assert_eq!(
+            matches!(verdict, Verdict::Accepted { .. }),
+            admitted,
+            "{scope}: {who}: {verdict:?}"
+        );
+    }
+}
+
 async fn accepts_both_access_tokens(verifier: Verifier) {
     let service = Service::start().await;
     let [user, admin] = verifier
@@ -162,6 +202,8 @@ struct Service {
     issuer: String,
     user_access: String,
     tenant_admin: String,
+    /// The admin `jwt` of a second tenant of the same service.
+    other_tenant_admin: String,
     refresh: String,
     login: String,
     server: tokio::task::JoinHandle<()>,
@@ -205,6 +247,15 @@ impl Service {
             )
             .await;
         let tenant_admin = string(&tenant, "jwt");
+        let other = api
+            .call(
+                reqwest::Method::POST,
+                "/tenants",
+                ("x-api-key", PLATFORM_KEY),
+                Some(json!({"projectName": "Another tenant"})),
+                201,
+            )
+            .await;
         let project_key = string(&tenant, "projectApiKey");
         api.call(
             reqwest::Method::PUT,
@@ -240,6 +291,7 @@ impl Service {
                 .unwrap_or_else(|| panic!("the login token is not a JSON string: {login}"))
                 .to_owned(),
             tenant_admin,
+            other_tenant_admin: string(&other, "jwt"),
             issuer,
             server,
             _app: app,
@@ -302,6 +354,7 @@ fn string(json: &Value, field: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // The verifiers and their verdicts.
 
+#[derive(Debug)]
 enum Verdict {
     Accepted { claims: Value },
     Refused { reason: String },

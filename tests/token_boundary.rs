@@ -412,11 +412,15 @@ async fn access_tokens_carry_client_id_and_a_scope_naming_the_auth_type() {
     let (header, user) = unverified(pair["accessToken"].as_str().unwrap());
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(user["client_id"], tenant["id"]);
-    assert_eq!(user["scope"], "pers:user");
+    let id = tenant["id"].as_str().unwrap();
+    assert_eq!(user["scope"], format!("pers:user pers:user:{id}"));
     assert_eq!(user["aud"], app.state.settings.issuer);
     let (_, admin_claims) = unverified(tenant["jwt"].as_str().unwrap());
     assert_eq!(admin_claims["client_id"], tenant["id"]);
-    assert_eq!(admin_claims["scope"], "pers:tenant");
+    assert_eq!(
+        admin_claims["scope"],
+        format!("pers:tenant pers:tenant:{id}")
+    );
     for field in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] {
         assert!(user.get(field).is_some(), "RFC 9068 §2.2 requires {field}");
     }

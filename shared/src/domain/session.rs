@@ -48,12 +48,18 @@ pub struct SandboxUser {
 
 /// How a session was opened, which decides how long the tenant allows it: a sandbox
 /// session while the tenant allows unauthenticated users, a provider session while the
-/// tenant trusts that provider (by `issuer`) for the session's auth type.
+/// tenant trusts that provider (by `issuer`, and for the built-in Firebase by the
+/// Firebase tenant it vouched through) for the session's auth type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "camelCase")]
 pub enum SessionOrigin {
     Sandbox,
-    Provider { issuer: String },
+    #[serde(rename_all = "camelCase")]
+    Provider {
+        issuer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        firebase_tenant: Option<String>,
+    },
 }
 
 /// One token family. `generation` is the generation of the current refresh token;

@@ -158,6 +158,36 @@ where
     T::deserialize(d).map(Some)
 }
 
+/// A struct read from a JSON object only: serde's derive reads one from an array too
+/// (`[["https://i", …]]` as a provider), which no client means.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Visitor(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+/// A list of objects that may be omitted but not sent as null.
+fn present_objects<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Vec::<ObjectOnly<T>>::deserialize(d).map(|items| Some(items.into_iter().map(|o| o.0).collect()))
+}
+
 /// The body of `PUT /tenants` (and the optional part of `POST /tenants`): every field
 /// optional, unknown fields rejected by name.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -198,7 +228,7 @@ pub struct TenantPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub default_wallet_management_type: Option<WalletManagementType>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_objects")]
     #[schema(nullable = false)]
     pub identity_providers: Option<Vec<IdentityProvider>>,
 }
@@ -246,6 +276,13 @@ fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>
 /// An absolute `https` URL, or `http` on a loopback host (local development only).
 fn web_url(field: &str, raw: &str) -> Result<Url, FieldError> {
     let url = Url::parse(raw).map_err(|e| FieldError::new(field, format!("not a URL ({e})")))?;
+    // A URL is stored, shown to admins and logged: it must carry no credentials.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FieldError::new(
+            field,
+            "must not hold a user name or password",
+        ));
+    }
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
         "https" => Ok(url),
@@ -679,6 +716,10 @@ mod tests {
             "issuer": "https://i", "jwksUri": "https://i/j", "authTypes": []
         }]});
         assert_eq!(err_field(no_types), "identityProviders[0].authTypes");
+        let userinfo = json!({"identityProviders": [{
+            "issuer": "https://i", "jwksUri": "https://user:pass@issuer.example/j", "authTypes": ["user"]
+        }]});
+        assert_eq!(err_field(userinfo), "identityProviders[0].jwksUri");
         let plain_http = json!({"identityProviders": [{
             "issuer": "https://i", "jwksUri": "http://issuer.example/j", "authTypes": ["user"]
         }]});
@@ -696,6 +737,18 @@ mod tests {
             "issuer": "http://127.0.0.1:9999", "jwksUri": "http://127.0.0.1:9999/jwks", "authTypes": ["user"]
         }]});
         assert!(patch(local).unwrap().apply(&sample()).is_ok());
+    }
+
+    #[test]
+    fn a_provider_is_read_from_an_object_only() {
+        let as_array =
+            serde_json::json!({"identityProviders": [["https://i", null, null, null, ["user"]]]});
+        let e = patch(as_array).unwrap_err().to_string();
+        assert!(e.contains("JSON object"), "{e}");
+        let typo = serde_json::json!({"identityProviders": [{
+            "issuer": "https://i", "jwksUri": "https://i/j", "authTypes": ["user"], "audiences": "x"
+        }]});
+        assert!(patch(typo).unwrap_err().to_string().contains("audiences"));
     }
 
     #[test]

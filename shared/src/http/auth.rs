@@ -134,6 +134,7 @@ async fn user_for(
         .await?;
     let via = SessionOrigin::Provider {
         issuer: verified.issuer.clone(),
+        firebase_tenant: verified.firebase_tenant,
     };
     let identity = Identity {
         tenant_id: tenant.id.clone(),
@@ -199,17 +200,21 @@ async fn exchange(
 
 /// Whether the tenant, as resolved for this request, still allows a session opened the
 /// way `claims` says: sandbox sessions while it allows unauthenticated users, provider
-/// sessions while it trusts that issuer for the session's auth type (DESIGN §3).
+/// sessions while it trusts that issuer for the session's auth type (DESIGN §3) — and,
+/// for the built-in Firebase, through the same Firebase tenant.
 fn still_allowed(state: &AppState, ctx: &ProjectContext, claims: &RefreshClaims) -> bool {
     match &claims.via {
         SessionOrigin::Sandbox => {
             ctx.tenant.allow_jwt_for_unauthenticated_users && claims.auth_type == AuthType::User
         }
-        SessionOrigin::Provider { issuer } => state
+        SessionOrigin::Provider {
+            issuer,
+            firebase_tenant,
+        } => state
             .providers
             .trusted(&ctx.tenant, claims.auth_type)
             .iter()
-            .any(|p| &p.issuer == issuer),
+            .any(|p| p.opened(issuer, firebase_tenant.as_deref())),
     }
 }
 

@@ -15,7 +15,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::extract::{
-    API_KEY_HEADER, PROJECT_KEY_HEADER, bearer, header_text, resolve_project_key, verify_own_access,
+    API_KEY_HEADER, PROJECT_KEY_HEADER, ResolvedProjectKey, bearer, header_text,
+    resolve_project_key, verify_own_access,
 };
 use super::{ApiError, AppState};
 use crate::domain::{KeyHash, KeyKind, TenantId};
@@ -28,33 +29,42 @@ fn public_document(path: &str) -> bool {
 /// Refuses a request whose valid credentials name different tenants (`403`).
 pub async fn one_tenant(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     if !public_document(request.uri().path()) {
-        let tenants = presented_tenants(&state, request.headers()).await?;
+        let (tenants, project) = presented_tenants(&state, request.headers()).await?;
         if tenants.windows(2).any(|pair| pair[0] != pair[1]) {
             return Err(ApiError::Forbidden(
                 "the request's credentials belong to different tenants",
             ));
         }
+        if let Some(resolved) = project {
+            request.extensions_mut().insert(resolved);
+        }
     }
     Ok(next.run(request).await)
 }
 
-/// The tenant of each valid tenant credential of the request.
+/// The tenant of each valid tenant credential of the request, and what its project key
+/// resolved to, if it sent one.
 async fn presented_tenants(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Vec<TenantId>, ApiError> {
+) -> Result<(Vec<TenantId>, Option<ResolvedProjectKey>), ApiError> {
     let mut tenants = Vec::with_capacity(3);
-    let mut project_tenant = None;
-    if let Some(Ok(key)) = header_text(headers, PROJECT_KEY_HEADER)
-        && let Some(ctx) = resolve_project_key(state, key).await?
-    {
-        tenants.push(ctx.tenant.id.clone());
-        project_tenant = Some(ctx.tenant);
+    let mut project = None;
+    if let Some(Ok(key)) = header_text(headers, PROJECT_KEY_HEADER) {
+        let ctx = resolve_project_key(state, key).await?;
+        if let Some(ctx) = &ctx {
+            tenants.push(ctx.tenant.id.clone());
+        }
+        project = Some(ResolvedProjectKey(ctx));
     }
+    let project_tenant = project
+        .as_ref()
+        .and_then(|ResolvedProjectKey(ctx)| ctx.as_ref())
+        .map(|ctx| &ctx.tenant);
     if let Some(Ok(token)) = bearer(headers)
         && let Ok(claims) = verify_own_access(state, token).await?
     {
@@ -77,7 +87,7 @@ async fn presented_tenants(
             tenants.push(entry.tenant_id);
         }
     }
-    Ok(tenants)
+    Ok((tenants, project))
 }
 
 /// `Cache-Control: no-store` on every answer that does not say otherwise: tokens,

@@ -117,6 +117,23 @@ pub async fn resolve_project_key(
     Ok(Some(ctx))
 }
 
+/// What the one-tenant check already found for this request's `x-project-key`, so that
+/// the route does not look the key up a second time (an unknown key is not cached).
+#[derive(Debug, Clone)]
+pub struct ResolvedProjectKey(pub Option<ProjectContext>);
+
+/// [`resolve_project_key`], reusing the request's earlier resolution when there is one.
+pub async fn project_key_of(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    key: &str,
+) -> Result<Option<ProjectContext>, ApiError> {
+    match extensions.get::<ResolvedProjectKey>() {
+        Some(ResolvedProjectKey(ctx)) => Ok(ctx.clone()),
+        None => resolve_project_key(state, key).await,
+    }
+}
+
 /// The tenant whose `apiPrivateKey` `key` is; `None` when it is not one (the platform
 /// key is not).
 pub async fn resolve_private_key(
@@ -146,7 +163,7 @@ impl FromRequestParts<AppState> for ProjectKey {
         let Some(Ok(key)) = header_text(&parts.headers, PROJECT_KEY_HEADER) else {
             return Err(ApiError::Unauthorized(BAD_PROJECT_KEY));
         };
-        resolve_project_key(state, key)
+        project_key_of(state, &parts.extensions, key)
             .await?
             .map(Self)
             .ok_or(ApiError::Unauthorized(BAD_PROJECT_KEY))

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::error::ErrorBody;
 use super::extract::{
     API_KEY_HEADER, JsonBody, PROJECT_KEY_HEADER, PlatformOperator, ProjectKey, SourceIp,
-    TenantAdmin, bearer, header_text, resolve_private_key, resolve_project_key, verify_bearer,
+    TenantAdmin, bearer, header_text, project_key_of, resolve_private_key, verify_bearer,
 };
 use super::openapi::{ClientConfigDoc, CreatedTenantDoc, TenantCreateDoc, TenantDoc};
 use super::{ApiError, AppState};
@@ -271,13 +271,17 @@ fn public_https(raw: &str) -> bool {
         (status = 503, description = "A dependency is unavailable", body = ErrorBody),
     )
 )]
-async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn me(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     const BAD: &str = "missing or invalid project key (x-project-key) or apiPrivateKey (x-api-key)";
     let by_project = match header_text(&headers, PROJECT_KEY_HEADER) {
         None => None,
         Some(presented) => {
             let key = presented.map_err(|()| ApiError::Unauthorized(BAD))?;
-            let ctx = resolve_project_key(&state, key).await?;
+            let ctx = project_key_of(&state, &extensions, key).await?;
             Some(ctx.ok_or(ApiError::Unauthorized(BAD))?.tenant)
         }
     };
@@ -376,6 +380,7 @@ async fn login_token(
 /// present but invalid are refused; valid ones of another tenant grant nothing.
 async fn level_for(
     state: &AppState,
+    extensions: &axum::http::Extensions,
     headers: &HeaderMap,
     tenant: &TenantId,
 ) -> Result<Level, ApiError> {
@@ -393,7 +398,7 @@ async fn level_for(
     if let Some(presented) = header_text(headers, PROJECT_KEY_HEADER) {
         let key = presented
             .map_err(|()| ApiError::Unauthorized("invalid project key (x-project-key)"))?;
-        let ctx = resolve_project_key(state, key)
+        let ctx = project_key_of(state, extensions, key)
             .await?
             .ok_or(ApiError::Unauthorized(
                 "invalid project key (x-project-key)",
@@ -432,13 +437,14 @@ async fn level_for(
 async fn by_id(
     State(state): State<AppState>,
     raw_id: Result<Path<String>, PathRejection>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     // An id that is not even UTF-8 once percent-decoded is as unknown as any other.
     let raw_id = raw_id.map_or_else(|_| String::new(), |Path(id)| id);
     let not_found = || ApiError::NotFound(format!("no tenant with id {raw_id:?}"));
     let id = TenantId::parse(&raw_id).ok_or_else(not_found)?;
-    let level = level_for(&state, &headers, &id).await?;
+    let level = level_for(&state, &extensions, &headers, &id).await?;
     let tenant = state.store.tenant(&id).await?.ok_or_else(not_found)?;
     Ok(Json(Value::Object(view(&tenant, level, &[])?)))
 }

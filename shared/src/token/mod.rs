@@ -65,8 +65,7 @@ impl Kind {
     }
 }
 
-/// The `scope` of an access token: it names the session's auth type, so that an API
-/// Gateway route can require, say, `pers:tenant` with `authorizationScopes`.
+/// The platform-wide scope of an auth type: `pers:user`, `pers:tenant`, …
 pub fn scope_of(auth_type: AuthType) -> String {
     let name = match auth_type {
         AuthType::User => "user",
@@ -76,6 +75,15 @@ pub fn scope_of(auth_type: AuthType) -> String {
         AuthType::External => "external",
     };
     format!("pers:{name}")
+}
+
+/// The `scope` of an access token: the auth type, platform-wide and for its tenant
+/// (`pers:tenant pers:tenant:<tenant id>`), so that an API Gateway route can require an
+/// auth type with `authorizationScopes` — of any tenant, or of one: every tenant's
+/// tokens share `iss` and `aud`, and API Gateway reads `client_id` only without `aud`.
+pub fn scopes(auth_type: AuthType, tenant: &TenantId) -> String {
+    let platform = scope_of(auth_type);
+    format!("{platform} {platform}:{tenant}")
 }
 
 /// Claims of a PERS access token (RFC 9068).
@@ -88,7 +96,7 @@ pub struct AccessClaims {
     /// RFC 9068 §2.2: the client the token was issued to, here the tenant.
     #[serde(rename = "client_id")]
     pub client_id: TenantId,
-    /// RFC 9068 §2.2.3: space-separated; `pers:<authType>`.
+    /// RFC 9068 §2.2.3: space-separated; `pers:<authType> pers:<authType>:<tenant id>`.
     pub scope: String,
     pub tenant_id: TenantId,
     pub auth_type: AuthType,
@@ -108,7 +116,7 @@ impl AccessClaims {
             sub: session.user_id.clone(),
             aud: settings.audience.clone(),
             client_id: session.tenant_id.clone(),
-            scope: scope_of(session.auth_type),
+            scope: scopes(session.auth_type, &session.tenant_id),
             tenant_id: session.tenant_id.clone(),
             auth_type: session.auth_type,
             sid: session.session_id.clone(),
@@ -126,7 +134,7 @@ impl AccessClaims {
             sub: format!("tenant-admin:{tenant}"),
             aud: settings.audience.clone(),
             client_id: tenant.clone(),
-            scope: scope_of(AuthType::Tenant),
+            scope: scopes(AuthType::Tenant, tenant),
             tenant_id: tenant.clone(),
             auth_type: AuthType::Tenant,
             sid: new_id(),
@@ -578,7 +586,10 @@ mod tests {
             Err(TokenError::UnknownKey)
         );
         let access = AccessClaims::for_session(&s, &session, now);
-        assert_eq!(access.scope, "pers:user");
+        assert_eq!(
+            access.scope,
+            format!("pers:user pers:user:{}", session.tenant_id)
+        );
         assert_eq!(access.client_id, session.tenant_id);
     }
 

@@ -88,9 +88,10 @@ pub enum Reach {
 /// Whether `ip` belongs to a host's or a private network rather than the internet:
 /// loopback, private (RFC 1918, IPv6 ULA), link-local, shared (RFC 6598), unspecified,
 /// broadcast, multicast, benchmarking (RFC 2544), IETF protocol assignments (RFC 6890),
-/// documentation and reserved ranges; also when an IPv4 address is carried in IPv6
-/// (mapped, compatible, NAT64 per RFC 6052, 6to4 per RFC 3056), and Teredo and local-use
-/// NAT64 (RFC 8215) prefixes as a whole, since what they reach cannot be told from them.
+/// documentation, reserved and 6to4-relay ranges, IPv6 site-local; also when an IPv4
+/// address is carried in IPv6 (mapped, compatible, translated, NAT64 per RFC 6052, 6to4
+/// per RFC 3056), and Teredo and local-use NAT64 (RFC 8215) prefixes as a whole, since
+/// what they reach cannot be told from them.
 pub fn internal_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -107,6 +108,7 @@ pub fn internal_address(ip: IpAddr) -> bool {
                 || (a == 100 && (64..128).contains(&b))
                 || (a == 198 && (b == 18 || b == 19))
                 || (a == 192 && b == 0 && c == 0)
+                || (a == 192 && b == 88 && c == 99)
         }
         IpAddr::V6(v6) => {
             let segments = v6.segments();
@@ -126,14 +128,19 @@ pub fn internal_address(ip: IpAddr) -> bool {
                 return internal_address(IpAddr::V4(v4));
             }
             match segments {
-                // NAT64 well-known prefix: the IPv4 address is the last 32 bits.
-                [0x64, 0xff9b, 0, 0, 0, 0, _, _] => internal_address(embedded(12)),
+                // NAT64 well-known prefix and IPv4-translated addresses (RFC 6145): the
+                // IPv4 address is the last 32 bits.
+                [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => {
+                    internal_address(embedded(12))
+                }
                 // 6to4: the IPv4 address follows the prefix.
                 [0x2002, ..] => internal_address(embedded(2)),
                 // Local-use NAT64 and Teredo, as whole prefixes.
                 [0x64, 0xff9b, 1, ..] | [0x2001, 0, ..] => true,
                 // Documentation (RFC 3849) and discard-only (RFC 6666).
                 [0x2001, 0xdb8, ..] | [0x100, 0, 0, 0, ..] => true,
+                // Site-local (RFC 3879 deprecated it; some stacks still route it).
+                [seg, ..] if seg & 0xffc0 == 0xfec0 => true,
                 _ => v6.is_unique_local() || v6.is_unicast_link_local() || v6.is_multicast(),
             }
         }
@@ -153,6 +160,11 @@ pub struct TrustedProvider {
 }
 
 impl TrustedProvider {
+    /// Whether a session opened through `via` was opened through this provider.
+    pub fn opened(&self, issuer: &str, firebase_tenant: Option<&str>) -> bool {
+        self.issuer == issuer && self.firebase_tenant.as_deref() == firebase_tenant
+    }
+
     fn from_tenant(p: &IdentityProvider) -> Self {
         let algorithms = match &p.algorithms {
             Some(names) => names.iter().filter_map(|n| n.parse().ok()).collect(),
@@ -178,6 +190,8 @@ impl TrustedProvider {
 pub struct ProviderClaims {
     pub issuer: String,
     pub subject: String,
+    /// The Firebase tenant the built-in Firebase provider vouched through.
+    pub firebase_tenant: Option<String>,
     pub claims: Value,
 }
 
@@ -327,6 +341,7 @@ impl Providers {
         Ok(ProviderClaims {
             issuer: provider.issuer.clone(),
             subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
+            firebase_tenant: provider.firebase_tenant.clone(),
             claims,
         })
     }
@@ -486,7 +501,7 @@ impl JwksCache {
             }
             Err(e) => match cached.as_mut() {
                 Some(c) => {
-                    tracing::warn!(jwks_uri = %uri, error = %e, "JWKS refetch failed; using the cached set");
+                    tracing::warn!(jwks_uri = %without_query(uri), error = %e, "JWKS refetch failed; using the cached set");
                     if forced {
                         c.last_forced = Some(now);
                     }
@@ -519,7 +534,13 @@ impl JwksCache {
                     .ok_or("no HTTP client restricted to public addresses")?
             }
         };
-        let mut res = client.get(uri).send().await?.error_for_status()?;
+        // Errors without the URL: its query is the tenant's to fill and is never logged.
+        let mut res = client
+            .get(uri)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(reqwest::Error::without_url)?;
         let ttl = res
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
@@ -533,7 +554,7 @@ impl JwksCache {
         }
         // Read at most the limit, whatever the length the server announced (or not).
         let mut bytes = Vec::new();
-        while let Some(chunk) = res.chunk().await? {
+        while let Some(chunk) = res.chunk().await.map_err(reqwest::Error::without_url)? {
             if bytes.len() + chunk.len() > MAX_JWKS_BYTES {
                 return Err("JWKS response is too large".into());
             }
@@ -541,6 +562,18 @@ impl JwksCache {
         }
         let set: Value = serde_json::from_slice(&bytes)?;
         Ok((PublicKeys::lenient(&set)?, ttl))
+    }
+}
+
+/// A URL as it may be logged: without its query or fragment.
+fn without_query(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut url) => {
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "<not a URL>".to_owned(),
     }
 }
 
@@ -618,6 +651,9 @@ mod tests {
             "2002:a9fe:a9fe::1",
             "2001:0:4136:e378:8000:63bf:3fff:fdd2",
             "2001:db8::1",
+            "::ffff:0:7f00:1",
+            "fec0::1",
+            "192.88.99.1",
         ] {
             assert!(internal_address(internal.parse().unwrap()), "{internal}");
         }
