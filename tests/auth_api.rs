@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use jsonwebtoken::Header;
 use pers::keys::SigningAlgorithm;
 use pers::token::{self, AccessClaims, RefreshClaims};
-use pers_tests::{JwksServer, Response, TestApp, TestIssuer};
+use pers_tests::{JwksServer, Response, TestApp, TestIssuer, login, refresh};
 use serde_json::{Value, json};
 
 const AUD: &str = "pers-test-app";
@@ -35,26 +35,6 @@ impl World {
     async fn refresh(&self, refresh_token: &str) -> Response {
         refresh(&self.app, self.pk(), refresh_token).await
     }
-}
-
-async fn login(app: &TestApp, pk: &str, body: Value) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/token",
-        &[("x-project-key", pk)],
-        Some(body),
-    )
-    .await
-}
-
-async fn refresh(app: &TestApp, pk: &str, refresh_token: &str) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/refresh",
-        &[("x-project-key", pk)],
-        Some(json!({"refreshToken": refresh_token})),
-    )
-    .await
 }
 
 /// Updates the tenant through `PUT /tenants` with its admin token; the update must pass.

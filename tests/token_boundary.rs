@@ -10,7 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pers::config::Settings;
 use pers::keys::SigningAlgorithm;
 use pers::token::{self, AccessClaims};
-use pers_tests::{JwksServer, Moto, PLATFORM_KEY, Response, TestApp, TestIssuer};
+use pers_tests::{
+    JwksServer, Moto, PLATFORM_KEY, Response, TestApp, TestIssuer, login, refresh, verify,
+};
 use serde_json::{Value, json};
 
 const AUD: &str = "pers-test-app";
@@ -26,36 +28,6 @@ fn pk(tenant: &Value) -> &str {
 
 fn admin(tenant: &Value) -> String {
     format!("Bearer {}", tenant["jwt"].as_str().unwrap())
-}
-
-async fn login(app: &TestApp, pk: &str, body: Value) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/token",
-        &[("x-project-key", pk)],
-        Some(body),
-    )
-    .await
-}
-
-async fn refresh(app: &TestApp, pk: &str, refresh_token: &str) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/refresh",
-        &[("x-project-key", pk)],
-        Some(json!({"refreshToken": refresh_token})),
-    )
-    .await
-}
-
-async fn verify(app: &TestApp, pk: &str, token: &str) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/verify",
-        &[("x-project-key", pk)],
-        Some(json!({"authToken": token})),
-    )
-    .await
 }
 
 async fn update(app: &TestApp, tenant: &Value, patch: Value) -> Response {

@@ -7,18 +7,8 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use pers::keys::{KeyMaterial, KeySet, SecretsManagerKeySource, SigningAlgorithm, SigningKey};
 use pers::token::{self, AccessClaims};
-use pers_tests::{Response, TestApp, TestIssuer};
+use pers_tests::{TestApp, TestIssuer, verify};
 use serde_json::{Value, json};
-
-async fn verify(app: &TestApp, pk: &str, token: &str) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/verify",
-        &[("x-project-key", pk)],
-        Some(json!({"authToken": token})),
-    )
-    .await
-}
 
 fn pk(tenant: &Value) -> &str {
     tenant["projectApiKey"].as_str().unwrap()

@@ -293,6 +293,39 @@ impl TestApp {
     }
 }
 
+/// `POST /auth/token` with a project key.
+pub async fn login(app: &TestApp, pk: &str, body: Value) -> Response {
+    app.send(
+        Method::POST,
+        "/auth/token",
+        &[("x-project-key", pk)],
+        Some(body),
+    )
+    .await
+}
+
+/// `POST /auth/refresh` with a project key.
+pub async fn refresh(app: &TestApp, pk: &str, refresh_token: &str) -> Response {
+    app.send(
+        Method::POST,
+        "/auth/refresh",
+        &[("x-project-key", pk)],
+        Some(serde_json::json!({"refreshToken": refresh_token})),
+    )
+    .await
+}
+
+/// `POST /auth/verify` with a project key.
+pub async fn verify(app: &TestApp, pk: &str, token: &str) -> Response {
+    app.send(
+        Method::POST,
+        "/auth/verify",
+        &[("x-project-key", pk)],
+        Some(serde_json::json!({"authToken": token})),
+    )
+    .await
+}
+
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
