@@ -839,3 +839,49 @@ async fn ending_a_disallowed_session_costs_one_dynamodb_call() {
         .error(StatusCode::UNAUTHORIZED);
     assert_eq!(calls.take(), 1, "one write: the revocation");
 }
+
+// Key rotation, local key source: every token kind survives it, and the internal key
+// rotates with the signing key (the Secrets Manager source: secrets_manager_keys.rs).
+#[tokio::test]
+async fn refresh_tokens_outlive_a_local_key_rotation_and_the_internal_key_rotates_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("keys.json");
+    let (keys, _) = pers::keys::LocalKeySource::open_or_generate(
+        &key_file,
+        SigningAlgorithm::Es256,
+        std::time::Duration::ZERO,
+    )
+    .unwrap();
+    let store = pers::store::EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    let app = TestApp::with(Arc::new(store), Arc::new(keys), dir);
+    let (tenant, pair) = sandbox_session(&app).await;
+    let old_refresh = pair["refreshToken"].as_str().unwrap();
+    let (old_header, _) = unverified(old_refresh);
+
+    pers::keys::LocalKeySource::rotate(&key_file, SigningAlgorithm::Es256).unwrap();
+    let rotated = refresh(&app, pk(&tenant), old_refresh).await;
+    assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.json);
+    let (new_header, _) = unverified(rotated.json["refreshToken"].as_str().unwrap());
+    assert_ne!(
+        new_header["kid"], old_header["kid"],
+        "a new internal key signs"
+    );
+    let keys = app.state.keys.key_set().await.unwrap();
+    assert_eq!(new_header["kid"], keys.signing().internal().kid());
+    // The old access token and the admin token still verify; new ones carry the new kid.
+    for token in [
+        pair["accessToken"].as_str().unwrap(),
+        tenant["jwt"].as_str().unwrap(),
+    ] {
+        assert_eq!(verify(&app, pk(&tenant), token).await.json["valid"], true);
+    }
+    let (access_header, _) = unverified(rotated.json["accessToken"].as_str().unwrap());
+    assert_eq!(access_header["kid"], keys.signing().kid());
+    let again = refresh(
+        &app,
+        pk(&tenant),
+        rotated.json["refreshToken"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.json);
+}
