@@ -164,6 +164,7 @@ async fn user_for(
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )
 )]
@@ -256,6 +257,7 @@ const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )
 )]

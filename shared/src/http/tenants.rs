@@ -109,6 +109,7 @@ fn view(tenant: &Tenant, level: Level, extra: &[&str]) -> Result<Map<String, Val
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )
 )]
@@ -187,7 +188,7 @@ async fn create(
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not a tenant admin token", body = ErrorBody),
+        (status = 403, description = "Not a tenant admin token, or credentials of different tenants", body = ErrorBody),
         (status = 404, description = "The token's tenant does not exist", body = ErrorBody),
         (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
@@ -322,6 +323,7 @@ async fn me(
     responses(
         (status = 200, description = "The configuration", body = ClientConfigDoc),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )
 )]
@@ -359,6 +361,7 @@ async fn client_config(
     responses(
         (status = 200, description = "The token, as a JSON string", body = String, content_type = "application/json"),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )
 )]
@@ -430,6 +433,7 @@ async fn level_for(
     responses(
         (status = 200, description = "The tenant", body = TenantDoc),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )

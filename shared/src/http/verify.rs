@@ -84,6 +84,7 @@ const ALL_AUTH_TYPES: [AuthType; 5] = [
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     )
 )]
