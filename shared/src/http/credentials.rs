@@ -16,10 +16,10 @@ use axum::response::Response;
 
 use super::extract::{
     API_KEY_HEADER, PROJECT_KEY_HEADER, ResolvedProjectKey, bearer, header_text,
-    resolve_project_key, verify_own_access,
+    resolve_private_key, resolve_project_key, verify_own_access,
 };
 use super::{ApiError, AppState};
-use crate::domain::{KeyHash, KeyKind, TenantId};
+use crate::domain::TenantId;
 
 /// Paths that read no credentials at all.
 fn public_document(path: &str) -> bool {
@@ -71,20 +71,14 @@ async fn presented_tenants(
         tenants.push(claims.tenant_id);
     }
     if let Some(Ok(key)) = header_text(headers, API_KEY_HEADER)
-        && !state.platform_key.matches(key)
         && let Some(other) = tenants.first()
     {
         // A private key alone names one tenant and cannot conflict; beside another
         // credential it needs a look-up only if it is not that tenant's own.
-        let its_own = project_tenant
-            .as_ref()
-            .is_some_and(|t| &t.id == other && t.api_private_key_hash.matches(key));
-        if !its_own
-            && key.len() <= 256
-            && let Some(entry) = state.store.api_key(&KeyHash::of(key)).await?
-            && entry.kind == KeyKind::Private
-        {
-            tenants.push(entry.tenant_id);
+        let its_own =
+            project_tenant.is_some_and(|t| &t.id == other && t.api_private_key_hash.matches(key));
+        if !its_own && let Some(owner) = resolve_private_key(state, key).await? {
+            tenants.push(owner);
         }
     }
     Ok((tenants, project))
