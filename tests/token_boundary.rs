@@ -885,3 +885,34 @@ async fn refresh_tokens_outlive_a_local_key_rotation_and_the_internal_key_rotate
     .await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.json);
 }
+
+// The one-tenant check reads each credential once: the route reuses what it found.
+#[tokio::test]
+async fn each_credential_is_looked_up_once_per_request() {
+    let moto = Moto::start().await;
+    let (store, calls) = moto.counted_dynamo_store().await;
+    let app = TestApp::with_store(Arc::new(store));
+    let tenant = app.create_tenant(json!({"projectName": "Once"})).await;
+    let path = format!("/tenants/{}", tenant["id"].as_str().unwrap());
+    let private = tenant["apiPrivateKey"].as_str().unwrap();
+
+    calls.take();
+    app.get("/tenants/me", &[("x-project-key", "pk_live_unknown")])
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    assert_eq!(calls.take(), 1, "an unknown project key: one lookup");
+
+    let res = app
+        .get(
+            &path,
+            &[("authorization", &admin(&tenant)), ("x-api-key", private)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.json);
+    assert!(
+        res.json["identityProviders"].is_array(),
+        "the admin level: {}",
+        res.json
+    );
+    assert_eq!(calls.take(), 2, "the private key's lookup, then the tenant");
+}

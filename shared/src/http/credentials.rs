@@ -15,8 +15,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::extract::{
-    API_KEY_HEADER, PROJECT_KEY_HEADER, ResolvedProjectKey, bearer, header_text,
-    resolve_private_key, resolve_project_key, verify_own_access,
+    API_KEY_HEADER, PROJECT_KEY_HEADER, Resolved, bearer, header_text, resolve_private_key,
+    resolve_project_key, verify_own_access,
 };
 use super::{ApiError, AppState};
 use crate::domain::TenantId;
@@ -26,62 +26,68 @@ fn public_document(path: &str) -> bool {
     path.starts_with("/.well-known/") || matches!(path, "/openapi.json" | "/docs" | "/health")
 }
 
-/// Refuses a request whose valid credentials name different tenants (`403`).
+/// Refuses a request whose valid credentials name different tenants (`403`), and hands
+/// what it found to the route ([`Resolved`]).
 pub async fn one_tenant(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     if !public_document(request.uri().path()) {
-        let (tenants, project) = presented_tenants(&state, request.headers()).await?;
+        let (tenants, resolved) = presented_tenants(&state, request.headers()).await?;
         if tenants.windows(2).any(|pair| pair[0] != pair[1]) {
             return Err(ApiError::Forbidden(
                 "the request's credentials belong to different tenants",
             ));
         }
-        if let Some(resolved) = project {
-            request.extensions_mut().insert(resolved);
-        }
+        request.extensions_mut().insert(resolved);
     }
     Ok(next.run(request).await)
 }
 
-/// The tenant of each valid tenant credential of the request, and what its project key
-/// resolved to, if it sent one.
+/// The tenant of each valid tenant credential of the request, and what each credential
+/// it looked at resolved to.
 async fn presented_tenants(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<(Vec<TenantId>, Option<ResolvedProjectKey>), ApiError> {
+) -> Result<(Vec<TenantId>, Resolved), ApiError> {
     let mut tenants = Vec::with_capacity(3);
-    let mut project = None;
+    let mut resolved = Resolved::default();
     if let Some(Ok(key)) = header_text(headers, PROJECT_KEY_HEADER) {
         let ctx = resolve_project_key(state, key).await?;
         if let Some(ctx) = &ctx {
             tenants.push(ctx.tenant.id.clone());
         }
-        project = Some(ResolvedProjectKey(ctx));
+        resolved.project = Some(ctx);
     }
-    let project_tenant = project
-        .as_ref()
-        .and_then(|ResolvedProjectKey(ctx)| ctx.as_ref())
-        .map(|ctx| &ctx.tenant);
-    if let Some(Ok(token)) = bearer(headers)
-        && let Ok(claims) = verify_own_access(state, token).await?
-    {
-        tenants.push(claims.tenant_id);
+    if let Some(Ok(token)) = bearer(headers) {
+        let verdict = verify_own_access(state, token).await?;
+        if let Ok(claims) = &verdict {
+            tenants.push(claims.tenant_id.clone());
+        }
+        resolved.bearer = Some(verdict);
     }
     if let Some(Ok(key)) = header_text(headers, API_KEY_HEADER)
         && let Some(other) = tenants.first()
     {
         // A private key alone names one tenant and cannot conflict; beside another
         // credential it needs a look-up only if it is not that tenant's own.
-        let its_own =
-            project_tenant.is_some_and(|t| &t.id == other && t.api_private_key_hash.matches(key));
-        if !its_own && let Some(owner) = resolve_private_key(state, key).await? {
-            tenants.push(owner);
+        let project_tenant = resolved
+            .project
+            .iter()
+            .flatten()
+            .map(|ctx| &ctx.tenant)
+            .next();
+        let owner = match project_tenant {
+            Some(t) if &t.id == other && t.api_private_key_hash.matches(key) => Some(t.id.clone()),
+            _ => resolve_private_key(state, key).await?,
+        };
+        if let Some(owner) = &owner {
+            tenants.push(owner.clone());
         }
+        resolved.private = Some(owner);
     }
-    Ok((tenants, project))
+    Ok((tenants, resolved))
 }
 
 /// `Cache-Control: no-store` on every answer that does not say otherwise: tokens,

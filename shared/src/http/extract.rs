@@ -8,8 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, AppState};
-use crate::domain::AuthType;
-use crate::domain::{KeyHash, KeyKind, Network, Tenant};
+use crate::domain::{AuthType, KeyHash, KeyKind, Network, Tenant, TenantId};
 use crate::token::{self, AccessClaims, Kind, TokenError};
 
 pub const PROJECT_KEY_HEADER: &str = "x-project-key";
@@ -117,10 +116,22 @@ pub async fn resolve_project_key(
     Ok(Some(ctx))
 }
 
-/// What the one-tenant check already found for this request's `x-project-key`, so that
-/// the route does not look the key up a second time (an unknown key is not cached).
-#[derive(Debug, Clone)]
-pub struct ResolvedProjectKey(pub Option<ProjectContext>);
+/// What the one-tenant check already found for this request's credentials, so that a
+/// route reads each of them once: one key lookup, one signature check (an unknown key is
+/// not cached, so it would otherwise be looked up twice).
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// `x-project-key`, when it was looked up.
+    pub project: Option<Option<ProjectContext>>,
+    /// The `apiPrivateKey` in `x-api-key`, when it was looked up: its tenant.
+    pub private: Option<Option<TenantId>>,
+    /// The Bearer access token, when it was verified.
+    pub bearer: Option<Result<AccessClaims, TokenError>>,
+}
+
+fn resolved(extensions: &axum::http::Extensions) -> Option<&Resolved> {
+    extensions.get::<Resolved>()
+}
 
 /// [`resolve_project_key`], reusing the request's earlier resolution when there is one.
 pub async fn project_key_of(
@@ -128,9 +139,21 @@ pub async fn project_key_of(
     extensions: &axum::http::Extensions,
     key: &str,
 ) -> Result<Option<ProjectContext>, ApiError> {
-    match extensions.get::<ResolvedProjectKey>() {
-        Some(ResolvedProjectKey(ctx)) => Ok(ctx.clone()),
+    match resolved(extensions).and_then(|r| r.project.clone()) {
+        Some(ctx) => Ok(ctx),
         None => resolve_project_key(state, key).await,
+    }
+}
+
+/// [`resolve_private_key`], reusing the request's earlier resolution when there is one.
+pub async fn private_key_of(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    key: &str,
+) -> Result<Option<TenantId>, ApiError> {
+    match resolved(extensions).and_then(|r| r.private.clone()) {
+        Some(owner) => Ok(owner),
+        None => resolve_private_key(state, key).await,
     }
 }
 
@@ -139,7 +162,7 @@ pub async fn project_key_of(
 pub async fn resolve_private_key(
     state: &AppState,
     key: &str,
-) -> Result<Option<crate::domain::TenantId>, ApiError> {
+) -> Result<Option<TenantId>, ApiError> {
     if key.is_empty() || key.len() > 256 || state.platform_key.matches(key) {
         return Ok(None);
     }
@@ -234,11 +257,18 @@ pub async fn verify_own_access(
     }
 }
 
-/// Verifies a presented PERS access token.
-pub async fn verify_bearer(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
-    verify_own_access(state, token)
-        .await?
-        .map_err(|_| ApiError::Unauthorized(BAD_TOKEN))
+/// Verifies a presented PERS access token, reusing the request's earlier verification
+/// when there is one.
+pub async fn verify_bearer(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    token: &str,
+) -> Result<AccessClaims, ApiError> {
+    let verdict = match resolved(extensions).and_then(|r| r.bearer.clone()) {
+        Some(verdict) => verdict,
+        None => verify_own_access(state, token).await?,
+    };
+    verdict.map_err(|_| ApiError::Unauthorized(BAD_TOKEN))
 }
 
 /// `Authorization: Bearer` with a PERS access token whose `authType` is `tenant`.
@@ -251,7 +281,7 @@ impl FromRequestParts<AppState> for TenantAdmin {
         let Some(Ok(token)) = bearer(&parts.headers) else {
             return Err(ApiError::Unauthorized(BAD_TOKEN));
         };
-        let claims = verify_bearer(state, token).await?;
+        let claims = verify_bearer(state, &parts.extensions, token).await?;
         if claims.auth_type != AuthType::Tenant {
             return Err(ApiError::Forbidden("a tenant admin token is required"));
         }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::error::ErrorBody;
 use super::extract::{
     API_KEY_HEADER, JsonBody, PROJECT_KEY_HEADER, PlatformOperator, ProjectKey, SourceIp,
-    TenantAdmin, bearer, header_text, project_key_of, resolve_private_key, verify_bearer,
+    TenantAdmin, bearer, header_text, private_key_of, project_key_of, verify_bearer,
 };
 use super::openapi::{ClientConfigDoc, CreatedTenantDoc, TenantCreateDoc, TenantDoc};
 use super::{ApiError, AppState};
@@ -292,7 +292,7 @@ async fn me(
         Some(presented) => {
             let key = presented.map_err(|()| ApiError::Unauthorized(BAD))?;
             Some(
-                resolve_private_key(&state, key)
+                private_key_of(&state, &extensions, key)
                     .await?
                     .ok_or(ApiError::Unauthorized(BAD))?,
             )
@@ -391,7 +391,7 @@ async fn level_for(
     if let Some(presented) = header_text(headers, API_KEY_HEADER) {
         const BAD: &str = "invalid apiPrivateKey (x-api-key)";
         let key = presented.map_err(|()| ApiError::Unauthorized(BAD))?;
-        let owner = resolve_private_key(state, key)
+        let owner = private_key_of(state, extensions, key)
             .await?
             .ok_or(ApiError::Unauthorized(BAD))?;
         if &owner == tenant {
@@ -412,7 +412,7 @@ async fn level_for(
     }
     if let Some(presented) = bearer(headers) {
         let token = presented.map_err(|()| ApiError::Unauthorized("invalid bearer token"))?;
-        let claims = verify_bearer(state, token).await?;
+        let claims = verify_bearer(state, extensions, token).await?;
         if claims.auth_type == AuthType::Tenant && &claims.tenant_id == tenant {
             level = Level::Admin;
         }
