@@ -6,6 +6,7 @@
 //! [`geo`] (where a client is).
 
 pub mod config;
+pub mod deadlines;
 pub mod domain;
 pub mod geo;
 pub mod http;
@@ -21,4 +22,21 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// An error and its causes on one line (`outer: cause: root cause`), for logs: the
+/// `Display` of an SDK error alone ("dispatch failure") says nothing of why.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        // Some errors repeat their source's text in their own.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }

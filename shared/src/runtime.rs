@@ -1,35 +1,85 @@
 //! Wiring for the Lambda functions: everything a function's `main` needs, built once at
 //! init from the environment (DESIGN §1, "Lambda settings").
+//!
+//! A cold start reads the platform key and the signing keys from Secrets Manager and
+//! opens the table, all at once, bounded by [`Deadlines::init`]. It fails, reporting to
+//! the Lambda Runtime API's `/runtime/init/error` an error that names the setting,
+//! secret or table at fault, when a setting is missing or invalid, or when a dependency
+//! does not answer, refuses us or is missing. A signing-key secret that answers but
+//! holds no key yet (the template creates it empty; its first rotation writes the key)
+//! is not fatal: routes that need keys answer `503` until the key is there.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
+use axum::Router;
 
-use crate::BoxError;
-use crate::config::{self, Settings};
+use crate::config::{self, ConfigError, Settings};
+use crate::deadlines::Deadlines;
 use crate::http::AppState;
-use crate::keys::{SecretsManagerKeySource, fetch_platform_key};
+use crate::keys::{KeyError, SecretsManagerKeySource, fetch_platform_key};
 use crate::store::DynamoStore;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const SIGNING_KEY_SECRET_ID: &str = "SIGNING_KEY_SECRET_ID";
 pub const PLATFORM_SECRET_ID: &str = "PLATFORM_SECRET_ID";
 
+/// The Lambda Runtime API's address, set by Lambda (and by emulators).
+const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+
+/// Why a cold start failed. Its `Display` names what is at fault and is what the
+/// runtime is told.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// One line per dependency that failed.
+    #[error("{}", .0.join("; "))]
+    Dependencies(Vec<String>),
+    #[error("init did not finish within {0:?}")]
+    Deadline(std::time::Duration),
+}
+
+impl InitError {
+    /// The `errorType` reported to the runtime.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "Pers.ConfigError",
+            Self::Dependencies(_) | Self::Deadline(_) => "Pers.DependencyUnavailable",
+        }
+    }
+}
+
+/// Whether a function can start without its table answering. `verify` can: its default
+/// path makes no storage call, so it serves while DynamoDB is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Required,
+    Optional,
+}
+
 /// Builds the state of a Lambda function: settings, the DynamoDB store, keys from
 /// Secrets Manager (loaded now, while init has the full CPU) and the platform key.
-/// A missing or invalid setting is an error naming it, which stops the function at init.
-pub async fn lambda_state() -> Result<AppState, BoxError> {
+pub async fn lambda_state(table_at_init: Table) -> Result<AppState, InitError> {
+    let deadlines = Deadlines::PRODUCTION;
+    match tokio::time::timeout(deadlines.init, build_state(table_at_init, deadlines)).await {
+        Ok(state) => state,
+        Err(_) => Err(InitError::Deadline(deadlines.init)),
+    }
+}
+
+async fn build_state(table_at_init: Table, deadlines: Deadlines) -> Result<AppState, InitError> {
     let env = |k: &str| std::env::var(k).ok();
     let settings = Settings::from_env(None)?;
     let table = config::required(&env, TABLE_NAME)?;
     let signing_secret = config::required(&env, SIGNING_KEY_SECRET_ID)?;
     let platform_secret = config::required(&env, PLATFORM_SECRET_ID)?;
 
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let aws = deadlines.aws_config().load().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let keys = SecretsManagerKeySource::new(
         secrets.clone(),
-        signing_secret,
+        signing_secret.clone(),
         settings.key_refresh_interval,
         settings.key_activation_delay,
     );
@@ -40,17 +90,117 @@ pub async fn lambda_state() -> Result<AppState, BoxError> {
         keys.refresh_now(),
         store.warm_up(),
     );
-    let platform_key = platform_key?;
-    if let Err(e) = loaded {
-        // Not fatal: requests that need keys answer 503 until they load.
-        tracing::error!(error = %e, "signing keys could not be loaded at init");
+    let mut failed = Vec::new();
+    if let Err(e) = &platform_key {
+        failed.push(format!(
+            "{PLATFORM_SECRET_ID} secret {platform_secret}: {}",
+            crate::error_chain(e)
+        ));
     }
-    if let Err(e) = warmed {
-        // Not fatal either: each request reports its own storage errors.
-        tracing::warn!(error = %e, table = store.table(), "the table did not answer at init");
+    match &loaded {
+        Ok(_) => {}
+        // Answered, but no usable key yet: routes that need keys answer 503 meanwhile.
+        Err(e @ (KeyError::NotReady(_) | KeyError::Invalid(_))) => {
+            tracing::error!(
+                secret = %signing_secret,
+                error = %crate::error_chain(e),
+                "no usable signing key yet: routes that need keys answer 503 until one is there"
+            );
+        }
+        Err(e) => failed.push(format!(
+            "{SIGNING_KEY_SECRET_ID} secret {signing_secret}: {}",
+            crate::error_chain(e)
+        )),
     }
+    if let Err(e) = &warmed {
+        let line = format!(
+            "{TABLE_NAME} table {}: {}",
+            store.table(),
+            crate::error_chain(e)
+        );
+        match table_at_init {
+            Table::Required => failed.push(line),
+            Table::Optional => tracing::warn!(error = %line, "the table did not answer at init"),
+        }
+    }
+    let platform_key = match platform_key {
+        Ok(key) if failed.is_empty() => key,
+        _ => return Err(InitError::Dependencies(failed)),
+    };
     Ok(
         AppState::new(Arc::new(store), Arc::new(keys), settings, platform_key)
+            .with_deadlines(deadlines)
             .with_configured_geoip()?,
     )
+}
+
+/// The `main` of an HTTP function: builds its state, then serves `router` under the
+/// Lambda runtime. A failed init is logged, reported to the Runtime API and ends the
+/// process with a failure status.
+pub async fn serve_http(table_at_init: Table, router: fn(AppState) -> Router) -> ExitCode {
+    crate::telemetry::init(true);
+    let state = match lambda_state(table_at_init).await {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!(error = %e, kind = e.kind(), "init failed");
+            report_init_error(e.kind(), &e.to_string()).await;
+            return ExitCode::FAILURE;
+        }
+    };
+    match lambda_http::run(router(state)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %crate::error_chain(e.as_ref()), "the Lambda runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Tells the Runtime API why init failed (`POST /runtime/init/error`), so that Lambda
+/// reports it as the invocation's error and in its init metrics. Best effort: without a
+/// Runtime API (run by hand), or if it does not answer within a second, only the log
+/// line remains.
+pub async fn report_init_error(kind: &str, message: &str) {
+    let Ok(api) = std::env::var(RUNTIME_API) else {
+        return;
+    };
+    let body = serde_json::json!({
+        "errorType": kind,
+        "errorMessage": message,
+        "stackTrace": [],
+    });
+    let endpoint = match api.parse::<http::Uri>() {
+        Ok(uri) => uri,
+        Err(e) => {
+            tracing::error!(error = %e, "{RUNTIME_API} is not an address");
+            return;
+        }
+    };
+    let request = lambda_runtime_api_client::build_request()
+        .method(http::Method::POST)
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", kind)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(
+            body.to_string(),
+        ));
+    let client = lambda_runtime_api_client::PooledClient::builder()
+        .with_endpoint(endpoint)
+        .build();
+    let sent = match request {
+        Ok(request) => {
+            match tokio::time::timeout(std::time::Duration::from_secs(1), client.call(request))
+                .await
+            {
+                Ok(Ok(answer)) if answer.status().is_success() => Ok(()),
+                Ok(Ok(answer)) => Err(format!("it answered {}", answer.status())),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no answer within 1 s".to_owned()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = sent {
+        tracing::error!(error = %e, "could not report the init error to the Runtime API");
+    }
 }

@@ -1,10 +1,11 @@
 //! The `auth` Lambda function: `/auth/token` and `/auth/refresh` behind API Gateway.
 
-use pers::{http::auth, runtime, telemetry};
+use std::process::ExitCode;
+
+use pers::http::auth;
+use pers::runtime::{self, Table};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init(true);
-    let state = runtime::lambda_state().await?;
-    lambda_http::run(auth::router(state)).await
+async fn main() -> ExitCode {
+    runtime::serve_http(Table::Required, auth::router).await
 }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
 use pers::BoxError;
 use pers::config::{ConfigError, Settings};
+use pers::deadlines::Deadlines;
 use pers::domain::{KeyHash, generate_api_key};
 use pers::http::{AppState, app};
 use pers::keys::LocalKeySource;
@@ -99,7 +99,7 @@ async fn run() -> Result<(), BoxError> {
 
     let store: Arc<dyn Store> = match env(pers::runtime::TABLE_NAME) {
         Some(table) => {
-            let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+            let aws = Deadlines::PRODUCTION.aws_config().load().await;
             Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table))
         }
         None => Arc::new(EmbeddedStore::open(&data_dir.join("store.redb"))?),

@@ -1,23 +1,35 @@
 //! The `rotate-keys` Lambda function: Secrets Manager calls it with the four rotation
 //! steps of the signing-key secret. New keys use `PERS_SIGNING_ALGORITHM` (RS256).
 
-use aws_config::BehaviorVersion;
+use std::process::ExitCode;
+
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pers::deadlines::Deadlines;
 use pers::keys::SigningAlgorithm;
 use pers::keys::rotation::{RotationEvent, rotate};
-use pers::{config, telemetry};
+use pers::{config, runtime, telemetry};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
     telemetry::init(true);
     let alg: SigningAlgorithm = match std::env::var(config::SIGNING_ALGORITHM) {
-        Ok(raw) => raw.parse().map_err(|problem| config::ConfigError {
-            variable: config::SIGNING_ALGORITHM,
-            problem,
-        })?,
+        Ok(raw) => match raw.parse() {
+            Ok(alg) => alg,
+            Err(problem) => {
+                let e = config::ConfigError {
+                    variable: config::SIGNING_ALGORITHM,
+                    problem,
+                };
+                tracing::error!(error = %e, "init failed");
+                runtime::report_init_error("Pers.ConfigError", &e.to_string()).await;
+                return ExitCode::FAILURE;
+            }
+        },
         Err(_) => SigningAlgorithm::Rs256,
     };
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // Secrets Manager waits up to 60 s (the function's timeout) for a step; each call
+    // within it is bounded like every other dependency call.
+    let aws = Deadlines::PRODUCTION.aws_config().load().await;
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     lambda_runtime::run(service_fn(|event: LambdaEvent<RotationEvent>| {
         let client = client.clone();
@@ -28,4 +40,11 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
+    .map_or_else(
+        |e| {
+            tracing::error!(error = %pers::error_chain(e.as_ref()), "the Lambda runtime stopped");
+            ExitCode::FAILURE
+        },
+        |()| ExitCode::SUCCESS,
+    )
 }

@@ -1,10 +1,11 @@
 //! The `tenants` Lambda function: `/tenants…` behind API Gateway.
 
-use pers::{http::tenants, runtime, telemetry};
+use std::process::ExitCode;
+
+use pers::http::tenants;
+use pers::runtime::{self, Table};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init(true);
-    let state = runtime::lambda_state().await?;
-    lambda_http::run(tenants::router(state)).await
+async fn main() -> ExitCode {
+    runtime::serve_http(Table::Required, tenants::router).await
 }

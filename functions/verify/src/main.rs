@@ -1,10 +1,11 @@
 //! The `verify` Lambda function: `/auth/verify` and `/.well-known/*` behind API Gateway.
 
-use pers::{http::verify, runtime, telemetry};
+use std::process::ExitCode;
+
+use pers::http::verify;
+use pers::runtime::{self, Table};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init(true);
-    let state = runtime::lambda_state().await?;
-    lambda_http::run(verify::router(state)).await
+async fn main() -> ExitCode {
+    runtime::serve_http(Table::Optional, verify::router).await
 }

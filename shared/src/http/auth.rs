@@ -165,7 +165,7 @@ async fn user_for(
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn exchange(
@@ -258,7 +258,7 @@ const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn refresh(

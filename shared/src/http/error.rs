@@ -7,10 +7,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::BoxError;
+use crate::deadlines::RETRY_AFTER_SECONDS;
 use crate::domain::FieldError;
 use crate::keys::KeyError;
 use crate::store::StoreError;
-use crate::token::TokenError;
+use crate::token::SigningFailed;
 
 /// The body of every error answer: the shape NestJS clients of the original API parse.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -68,27 +69,16 @@ impl ApiError {
     }
 }
 
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = match &self {
             Self::Unavailable(_) => {
-                tracing::error!(error = %source_chain(&self), "dependency unavailable");
+                tracing::error!(error = %crate::error_chain(&self), "dependency unavailable");
                 "a dependency is unavailable; try again shortly".to_owned()
             }
             Self::Internal(_) => {
-                tracing::error!(error = %source_chain(&self), "internal error");
+                tracing::error!(error = %crate::error_chain(&self), "internal error");
                 "internal error".to_owned()
             }
             other => other.to_string(),
@@ -98,10 +88,17 @@ impl IntoResponse for ApiError {
             error: status.canonical_reason().unwrap_or("Error").to_owned(),
             message,
         });
-        if status == StatusCode::UNAUTHORIZED {
-            (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
-        } else {
-            (status, body).into_response()
+        match status {
+            StatusCode::UNAUTHORIZED => {
+                (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+            }
+            StatusCode::SERVICE_UNAVAILABLE => (
+                status,
+                [(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string())],
+                body,
+            )
+                .into_response(),
+            _ => (status, body).into_response(),
         }
     }
 }
@@ -111,18 +108,18 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict => Self::Conflict("the resource was changed concurrently; retry"),
             StoreError::NotFound => Self::NotFound("not found".into()),
-            StoreError::Unavailable(_) => Self::Unavailable(Box::new(e)),
-            StoreError::Corrupt(_) => Self::Internal(Box::new(e)),
+            // A stored item this code cannot read is the table's state (written by
+            // another version, or by hand), not the client's doing: 503 (DESIGN §7).
+            StoreError::Unavailable(_) | StoreError::Corrupt(_) => Self::Unavailable(Box::new(e)),
         }
     }
 }
 
 impl From<KeyError> for ApiError {
+    /// Every key error is the key store's state: unreachable, not ready (a secret with no
+    /// key yet) or holding a key this code cannot use. None is the client's doing.
     fn from(e: KeyError) -> Self {
-        match e {
-            KeyError::Unavailable(_) => Self::Unavailable(Box::new(e)),
-            KeyError::Invalid(_) => Self::Internal(Box::new(e)),
-        }
+        Self::Unavailable(Box::new(e))
     }
 }
 
@@ -132,9 +129,11 @@ impl From<FieldError> for ApiError {
     }
 }
 
-impl From<TokenError> for ApiError {
-    /// Only for signing: a token a client presents is judged where it is read.
-    fn from(e: TokenError) -> Self {
+impl From<SigningFailed> for ApiError {
+    /// A key that loaded but cannot sign is a bug. (A token a client presents is judged
+    /// where it is read: a verification error has no `From` here, so a stray `?` on one
+    /// does not compile.)
+    fn from(e: SigningFailed) -> Self {
         Self::Internal(Box::new(e))
     }
 }

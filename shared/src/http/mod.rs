@@ -19,6 +19,7 @@ pub use cache::{PROJECT_KEY_TTL, ProjectKeyCache};
 pub use error::ApiError;
 
 use crate::config::{ConfigError, Settings};
+use crate::deadlines::Deadlines;
 use crate::domain::KeyHash;
 use crate::geo::GeoIp;
 use crate::keys::KeySource;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub project_keys: Arc<ProjectKeyCache>,
     /// The GeoIP database for `clientIpLocation`, when one is configured.
     pub geoip: Option<Arc<GeoIp>>,
+    /// How long a request may take: past `deadlines.request` it is answered `503`.
+    pub deadlines: Deadlines,
 }
 
 impl AppState {
@@ -64,7 +67,14 @@ impl AppState {
             platform_key,
             project_keys: Arc::default(),
             geoip: None,
+            deadlines: Deadlines::PRODUCTION,
         }
+    }
+
+    /// The same state under other deadlines (tests that load moto with bursts).
+    pub fn with_deadlines(mut self, deadlines: Deadlines) -> Self {
+        self.deadlines = deadlines;
+        self
     }
 
     /// Opens the GeoIP database the settings name, if any (an unusable one is an error
@@ -85,8 +95,27 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// The parts every router shares: JSON 404/405, the body limit, one tenant per
-/// request, and `Cache-Control: no-store` unless a route says otherwise.
+/// Answers `503` when a request (its credential lookups included) outlasts its
+/// deadline. Cancelling it there is safe: each write is one atomic call (a conditional
+/// `PutItem`/`UpdateItem`, one `TransactWriteItems`, one embedded transaction), so a
+/// cancelled request has written all of one call or none of it.
+async fn within_deadline(
+    axum::extract::State(deadline): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(
+            format!("the request did not finish within its {deadline:?} deadline").into(),
+        )
+        .into_response(),
+    }
+}
+
+/// The parts every router shares: the request deadline, JSON 404/405, the body limit,
+/// one tenant per request, and `Cache-Control: no-store` unless a route says otherwise.
 fn edge(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
@@ -94,6 +123,10 @@ fn edge(routes: Router<AppState>, state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             credentials::one_tenant,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.deadlines.request,
+            within_deadline,
         ))
         .layer(axum::middleware::map_response(
             credentials::no_store_by_default,

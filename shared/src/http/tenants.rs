@@ -110,7 +110,7 @@ fn view(tenant: &Tenant, level: Level, extra: &[&str]) -> Result<Map<String, Val
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn create(
@@ -191,7 +191,7 @@ async fn create(
         (status = 403, description = "Not a tenant admin token, or credentials of different tenants", body = ErrorBody),
         (status = 404, description = "The token's tenant does not exist", body = ErrorBody),
         (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn update(
@@ -269,7 +269,7 @@ fn public_https(raw: &str) -> bool {
         (status = 200, description = "The tenant", body = TenantDoc),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unavailable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn me(
@@ -324,7 +324,7 @@ async fn me(
         (status = 200, description = "The configuration", body = ClientConfigDoc),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn client_config(
@@ -362,7 +362,7 @@ async fn client_config(
         (status = 200, description = "The token, as a JSON string", body = String, content_type = "application/json"),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn login_token(
@@ -435,7 +435,7 @@ async fn level_for(
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn by_id(

@@ -85,7 +85,7 @@ const ALL_AUTH_TYPES: [AuthType; 5] = [
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn verify(
@@ -142,7 +142,7 @@ async fn verify(
     tag = "verify",
     responses(
         (status = 200, description = "A JWK Set of public keys (`kid`, `alg`, `use: sig`)", body = Object),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -161,7 +161,7 @@ async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiErr
     tag = "verify",
     responses(
         (status = 200, description = "The discovery document", body = Object),
-        (status = 503, description = "A dependency is unreachable", body = ErrorBody),
+        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn discovery(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

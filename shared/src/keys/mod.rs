@@ -22,6 +22,10 @@ pub enum KeyError {
     /// The key store could not be reached and no keys are cached.
     #[error("signing keys unavailable")]
     Unavailable(#[source] BoxError),
+    /// The key store answers but holds no key yet: a signing-key secret as the template
+    /// creates it, before its first rotation writes a version.
+    #[error("no signing key yet: {0}")]
+    NotReady(String),
     /// Key material is present but unusable.
     #[error("invalid key material: {0}")]
     Invalid(String),

@@ -50,7 +50,7 @@ pub async fn rotate(
         .secret_id(id)
         .send()
         .await
-        .map_err(|e| unavailable(e.into_service_error()))?;
+        .map_err(unavailable)?;
     let versions = described.version_ids_to_stages.unwrap_or_default();
     let stages = versions.get(token);
     if stages.is_some_and(|s| s.iter().any(|s| s == "AWSCURRENT")) {
@@ -78,7 +78,7 @@ pub async fn rotate(
                 .version_stages("AWSPENDING")
                 .send()
                 .await
-                .map_err(|e| unavailable(e.into_service_error()))?;
+                .map_err(unavailable)?;
             tracing::info!(
                 kid = SigningKey::from_material(&material)?.kid(),
                 "staged a new signing key"
@@ -105,7 +105,7 @@ pub async fn rotate(
                 .set_remove_from_version_id(current)
                 .send()
                 .await
-                .map_err(|e| unavailable(e.into_service_error()))?;
+                .map_err(unavailable)?;
             tracing::info!("the staged signing key is now current");
             Ok(())
         }
@@ -133,7 +133,7 @@ async fn pending(client: &Client, id: &str, token: &str) -> Result<Option<KeyMat
         {
             Ok(None)
         }
-        Err(e) => Err(unavailable(e.into_service_error())),
+        Err(e) => Err(unavailable(e)),
     }
 }
 

@@ -2,8 +2,9 @@
 //! [`KeyMaterial`] as JSON; `AWSCURRENT` signs, `AWSPREVIOUS` and `AWSPENDING` verify.
 //! The set is held in memory. Once it is older than the refresh interval, a request
 //! still gets it at once and a reload starts in the background; if Secrets Manager then
-//! fails, the cached set keeps serving (and the failure is logged). Only a cold start
-//! with no reachable secret fails (`503`).
+//! fails, the cached set keeps serving (and the failure is logged with its cause). Only
+//! with no set cached (a secret with no key yet) do requests that need keys get `503`.
+//! Every call is bounded by the client's [`Deadlines`](crate::deadlines::Deadlines).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -33,6 +34,9 @@ struct Inner {
     cache: RwLock<Option<(Instant, Arc<KeySet>)>>,
     refreshing: AtomicBool,
     last_forced: std::sync::Mutex<Option<Instant>>,
+    /// Whether the last load succeeded: while it did not, a token naming an unknown
+    /// `kid` is `503` (its key may be one this instance could not load), not `401`.
+    last_load_ok: AtomicBool,
     load_lock: tokio::sync::Mutex<()>,
 }
 
@@ -63,8 +67,14 @@ pub(crate) async fn secret_string(
         {
             Ok(None)
         }
-        Err(e) => Err(unavailable(e.into_service_error())),
+        Err(e) => Err(unavailable(e)),
     }
+}
+
+/// What a failed reload gives its caller when a set is cached.
+enum Fallback {
+    Cached,
+    Error,
 }
 
 impl Inner {
@@ -79,8 +89,8 @@ impl Inner {
 
     async fn load(&self) -> Result<KeySet, KeyError> {
         let (current, created) = self.key("AWSCURRENT").await?.ok_or_else(|| {
-            KeyError::Invalid(format!(
-                "secret {} has no AWSCURRENT version",
+            KeyError::NotReady(format!(
+                "secret {} has no AWSCURRENT version (is its first rotation done?)",
                 self.secret_id
             ))
         })?;
@@ -100,8 +110,16 @@ impl Inner {
 
     /// Reloads now; on failure with a cached set, keeps serving that set.
     async fn reload(&self) -> Result<Arc<KeySet>, KeyError> {
+        self.reload_then(Fallback::Cached).await
+    }
+
+    /// Reloads now; on failure with a cached set, the cache keeps serving, and the caller
+    /// gets what `fallback` says.
+    async fn reload_then(&self, fallback: Fallback) -> Result<Arc<KeySet>, KeyError> {
         let _one_at_a_time = self.load_lock.lock().await;
-        match self.load().await {
+        let loaded = self.load().await;
+        self.last_load_ok.store(loaded.is_ok(), Ordering::SeqCst);
+        match loaded {
             Ok(set) => {
                 let set = Arc::new(set);
                 *self.cache.write().unwrap_or_else(|p| p.into_inner()) =
@@ -109,13 +127,25 @@ impl Inner {
                 Ok(set)
             }
             Err(e) => {
-                let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-                match cache.as_mut() {
-                    Some((loaded, set)) => {
-                        tracing::warn!(error = %e, "reloading signing keys failed; serving the cached set");
+                let cached = {
+                    let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+                    cache.as_mut().map(|(loaded, set)| {
                         // Try again after another interval, not on every request.
                         *loaded = Instant::now();
-                        Ok(set.clone())
+                        set.clone()
+                    })
+                };
+                match cached {
+                    Some(set) => {
+                        tracing::warn!(
+                            secret = %self.secret_id,
+                            error = %crate::error_chain(&e),
+                            "reloading signing keys failed; serving the cached set"
+                        );
+                        match fallback {
+                            Fallback::Cached => Ok(set),
+                            Fallback::Error => Err(e),
+                        }
                     }
                     None => Err(e),
                 }
@@ -140,6 +170,7 @@ impl SecretsManagerKeySource {
                 cache: RwLock::new(None),
                 refreshing: AtomicBool::new(false),
                 last_forced: std::sync::Mutex::new(None),
+                last_load_ok: AtomicBool::new(true),
                 load_lock: tokio::sync::Mutex::new(()),
             }),
         }
@@ -185,9 +216,19 @@ impl KeySource for SecretsManagerKeySource {
             due
         };
         if due {
-            self.inner.reload().await
-        } else {
+            // A token names a key this set lacks: if Secrets Manager cannot say whether
+            // it exists, that is its outage (503), not the token's fault.
+            self.inner.reload_then(Fallback::Error).await
+        } else if self.inner.last_load_ok.load(Ordering::SeqCst) {
             self.key_set().await
+        } else {
+            Err(KeyError::Unavailable(
+                format!(
+                    "secret {} could not be reloaded at the last attempt",
+                    self.inner.secret_id
+                )
+                .into(),
+            ))
         }
     }
 }

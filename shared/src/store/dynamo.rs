@@ -143,7 +143,7 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
+            .map_err(unavailable)?;
         let ttl = TimeToLiveSpecification::builder()
             .attribute_name(TTL_ATTRIBUTE)
             .enabled(true)
@@ -155,7 +155,7 @@ impl DynamoStore {
             .time_to_live_specification(ttl)
             .send()
             .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -192,7 +192,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
+            .map_err(unavailable)?;
         out.item.map(from_item).transpose()
     }
 }
@@ -374,7 +374,7 @@ impl Store for DynamoStore {
             {
                 Ok(())
             }
-            Err(e) => Err(unavailable(e.into_service_error())),
+            Err(e) => Err(unavailable(e)),
         }
     }
 }

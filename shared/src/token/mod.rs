@@ -248,9 +248,12 @@ pub enum TokenError {
     WrongAudience,
     #[error("token lacks a required claim")]
     MissingClaim,
-    #[error("token could not be signed")]
-    Signing,
 }
+
+/// Signing failed: the key in force could not sign (a bug, never the client's doing).
+#[derive(Debug, thiserror::Error)]
+#[error("token could not be signed")]
+pub struct SigningFailed(#[source] jsonwebtoken::errors::Error);
 
 /// A fresh random id for `jti` and `sid`.
 pub fn new_id() -> String {
@@ -279,7 +282,7 @@ pub fn read_header(token: &str) -> Result<Header, TokenError> {
 
 /// Signs `claims` as a token of `kind`: access and login tokens with the published key
 /// that signs now, refresh tokens with its internal key.
-pub fn sign(keys: &KeySet, kind: Kind, claims: &impl Serialize) -> Result<String, TokenError> {
+pub fn sign(keys: &KeySet, kind: Kind, claims: &impl Serialize) -> Result<String, SigningFailed> {
     let key = keys.signing();
     let (alg, kid, encoding) = match kind {
         Kind::Refresh => (
@@ -292,7 +295,7 @@ pub fn sign(keys: &KeySet, kind: Kind, claims: &impl Serialize) -> Result<String
     let mut header = Header::new(alg);
     header.typ = Some(kind.typ().to_owned());
     header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, claims, encoding).map_err(|_| TokenError::Signing)
+    jsonwebtoken::encode(&header, claims, encoding).map_err(SigningFailed)
 }
 
 /// Verifies one of our own tokens of `kind` and returns its claims.

@@ -22,6 +22,7 @@ use super::jwk::PublicKeys;
 use super::{MAX_TOKEN_BYTES, PROVIDER_LEEWAY_SECONDS, TokenError};
 use crate::BoxError;
 use crate::config::BuiltinProviders;
+use crate::deadlines::Deadlines;
 use crate::domain::{AuthType, IdentityProvider, Tenant};
 
 /// Asymmetric algorithms accepted when a provider does not narrow them.
@@ -438,8 +439,9 @@ impl JwksCache {
     pub fn new() -> Self {
         let builder = || {
             reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(5))
+                // An identity provider's JWKS is a dependency like any other (DESIGN §7).
+                .connect_timeout(Deadlines::PRODUCTION.connect * 2)
+                .timeout(Deadlines::PRODUCTION.operation)
                 // A provider's JWKS URI is where its keys are, not a place to be sent
                 // from: a redirect could point the function at an internal address.
                 .redirect(reqwest::redirect::Policy::none())
