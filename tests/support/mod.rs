@@ -8,18 +8,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use pers::config::Settings;
+use pers::deadlines::Deadlines;
 use pers::domain::KeyHash;
 use pers::http::AppState;
 use pers::keys::{KeySource, LocalKeySource, SigningAlgorithm};
 use pers::store::{DynamoStore, EmbeddedStore, Store};
 use serde_json::Value;
 use tower::ServiceExt as _;
+
+pub mod fault;
+pub mod runtime_api;
+pub use fault::{Fault, FaultProxy, ThrottleError, Throttler, moto_addr};
 
 /// The `moto_server` executable: `$MOTO_SERVER`, else the project's `.venv` (which
 /// `scripts/setup` creates).
@@ -102,7 +107,13 @@ impl Moto {
 
     /// A store on a fresh table of this server.
     pub async fn dynamo_store(&self) -> DynamoStore {
-        let client = aws_sdk_dynamodb::Client::new(&self.sdk_config().await);
+        self.dynamo_store_with(Deadlines::PRODUCTION).await
+    }
+
+    /// A store on a fresh table of this server, its client under `deadlines`.
+    pub async fn dynamo_store_with(&self, deadlines: Deadlines) -> DynamoStore {
+        let config = sdk_config_with(&self.endpoint, deadlines).await;
+        let client = aws_sdk_dynamodb::Client::new(&config);
         let store = DynamoStore::new(client, format!("pers-test-{}", unique()));
         store.create_table().await.expect("create table on moto");
         store
@@ -116,23 +127,31 @@ impl Drop for Moto {
     }
 }
 
-/// SDK config for an endpoint, with dummy credentials and the SDK's standard retries
-/// (moto, like DynamoDB, can refuse a connection under a burst of 200 clients).
+/// SDK config for an endpoint, with dummy credentials and the timeouts and retries the
+/// functions use ([`Deadlines::PRODUCTION`]).
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    sdk_config_with(endpoint, Deadlines::PRODUCTION).await
+}
+
+/// SDK config for an endpoint under other deadlines.
+pub async fn sdk_config_with(endpoint: &str, deadlines: Deadlines) -> SdkConfig {
+    deadlines
+        .aws_config()
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .retry_config(aws_config::retry::RetryConfig::standard())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(30))
-                .build(),
-        )
         .load()
         .await
 }
+
+/// Deadlines for tests that send moto bursts of hundreds of requests at once: moto (one
+/// Python process) then answers in seconds, which is its limit, not the code's.
+pub const PATIENT: Deadlines = Deadlines {
+    attempt: Duration::from_secs(20),
+    operation: Duration::from_secs(60),
+    request: Duration::from_secs(120),
+    ..Deadlines::PRODUCTION
+};
 
 pub fn unique() -> String {
     pers::token::new_id()
@@ -182,6 +201,16 @@ impl TestApp {
         }
     }
 
+    /// The same app with a request deadline of `deadlines.request`.
+    pub fn with_deadlines(self, deadlines: Deadlines) -> Self {
+        let state = self.state.with_deadlines(deadlines);
+        Self {
+            router: pers::http::app(state.clone()),
+            state,
+            _dir: self._dir,
+        }
+    }
+
     /// The same app with the GeoIP database at `path` configured.
     pub fn with_geoip(self, path: &std::path::Path) -> Self {
         let mut settings = (*self.state.settings).clone();
@@ -192,6 +221,7 @@ impl TestApp {
             settings,
             self.state.platform_key,
         )
+        .with_deadlines(self.state.deadlines)
         .with_configured_geoip()
         .expect("a usable GeoIP database");
         Self {
