@@ -8,7 +8,8 @@
 //! backoff); one whose dependency accepts and stays silent, after 0.9 s per attempt and
 //! 2 s in all. A request that makes several calls, each slow but answered, is cut at
 //! 2.5 s. So every request that depends on a broken dependency is answered `503` within
-//! 2.5 s, far inside the functions' 10 s timeout; a cold start gives up after 4 s, inside
+//! 2.5 s, far inside the functions' 10 s timeout. A cold start's reads run at once, each
+//! bounded by 4 s (2 s when its dependency is silent), the whole init by 5 s, inside
 //! Lambda's 10 s init limit.
 
 use std::time::Duration;
@@ -37,7 +38,7 @@ pub struct Deadlines {
     pub max_backoff: Duration,
     /// A whole request, every dependency call included: past it, the answer is `503`.
     pub request: Duration,
-    /// A whole cold start (every read of init, at once).
+    /// Each read of a cold start (they run at once; the whole init gets a second more).
     pub init: Duration,
 }
 

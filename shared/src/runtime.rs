@@ -5,12 +5,13 @@
 //! opens the table, all at once, bounded by [`Deadlines::init`]. It fails, reporting to
 //! the Lambda Runtime API's `/runtime/init/error` an error that names the setting,
 //! secret or table at fault, when a setting is missing or invalid, or when a dependency
-//! does not answer, refuses us or is missing. A signing-key secret that answers but
+//! does not answer, refuses us or is missing. A signing-key secret that exists but
 //! holds no key yet (the template creates it empty; its first rotation writes the key)
 //! is not fatal: routes that need keys answer `503` until the key is there.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 
@@ -18,7 +19,7 @@ use crate::config::{self, ConfigError, Settings};
 use crate::deadlines::Deadlines;
 use crate::http::AppState;
 use crate::keys::{KeyError, SecretsManagerKeySource, fetch_platform_key};
-use crate::store::DynamoStore;
+use crate::store::{DynamoStore, StoreError};
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const SIGNING_KEY_SECRET_ID: &str = "SIGNING_KEY_SECRET_ID";
@@ -37,7 +38,7 @@ pub enum InitError {
     #[error("{}", .0.join("; "))]
     Dependencies(Vec<String>),
     #[error("init did not finish within {0:?}")]
-    Deadline(std::time::Duration),
+    Deadline(Duration),
 }
 
 impl InitError {
@@ -62,9 +63,11 @@ pub enum Table {
 /// Secrets Manager (loaded now, while init has the full CPU) and the platform key.
 pub async fn lambda_state(table_at_init: Table) -> Result<AppState, InitError> {
     let deadlines = Deadlines::PRODUCTION;
-    match tokio::time::timeout(deadlines.init, build_state(table_at_init, deadlines)).await {
+    // Each read of init has its own deadline; this one only bounds the whole.
+    let whole = deadlines.init + Duration::from_secs(1);
+    match tokio::time::timeout(whole, build_state(table_at_init, deadlines)).await {
         Ok(state) => state,
-        Err(_) => Err(InitError::Deadline(deadlines.init)),
+        Err(_) => Err(InitError::Deadline(whole)),
     }
 }
 
@@ -85,11 +88,19 @@ async fn build_state(table_at_init: Table, deadlines: Deadlines) -> Result<AppSt
     );
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
     // The three round trips of init, at once.
+    // Each bounded by the init deadline on its own, so that a late one is named.
+    let late = || format!("no answer within {:?}", deadlines.init);
     let (platform_key, loaded, warmed) = tokio::join!(
-        fetch_platform_key(&secrets, &platform_secret),
-        keys.refresh_now(),
-        store.warm_up(),
+        tokio::time::timeout(
+            deadlines.init,
+            fetch_platform_key(&secrets, &platform_secret)
+        ),
+        tokio::time::timeout(deadlines.init, keys.refresh_now()),
+        tokio::time::timeout(deadlines.init, store.warm_up()),
     );
+    let platform_key = platform_key.unwrap_or_else(|_| Err(KeyError::Unavailable(late().into())));
+    let loaded = loaded.unwrap_or_else(|_| Err(KeyError::Unavailable(late().into())));
+    let warmed = warmed.unwrap_or_else(|_| Err(StoreError::Unavailable(late().into())));
     let mut failed = Vec::new();
     if let Err(e) = &platform_key {
         failed.push(format!(
@@ -99,6 +110,13 @@ async fn build_state(table_at_init: Table, deadlines: Deadlines) -> Result<AppSt
     }
     match &loaded {
         Ok(_) => {}
+        // Secrets Manager says "not found" alike for a secret with no version yet and for
+        // one that does not exist: only the first may wait for its first rotation.
+        Err(KeyError::NotReady(_)) if !secret_exists(&secrets, &signing_secret).await => {
+            failed.push(format!(
+                "{SIGNING_KEY_SECRET_ID} secret {signing_secret} does not exist"
+            ));
+        }
         // Answered, but no usable key yet: routes that need keys answer 503 meanwhile.
         Err(e @ (KeyError::NotReady(_) | KeyError::Invalid(_))) => {
             tracing::error!(
@@ -132,6 +150,19 @@ async fn build_state(table_at_init: Table, deadlines: Deadlines) -> Result<AppSt
             .with_deadlines(deadlines)
             .with_configured_geoip()?,
     )
+}
+
+/// Whether a secret exists (`DescribeSecret`). Only a definite "no such secret" is
+/// `false`: any other failure leaves the question to the requests that need it.
+async fn secret_exists(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> bool {
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+    let described = client.describe_secret().secret_id(secret_id).send();
+    match tokio::time::timeout(Duration::from_secs(1), described).await {
+        Ok(Err(aws_sdk_secretsmanager::error::SdkError::ServiceError(e))) => {
+            !matches!(e.err(), DescribeSecretError::ResourceNotFoundException(_))
+        }
+        _ => true,
+    }
 }
 
 /// The `main` of an HTTP function: builds its state, then serves `router` under the
@@ -170,9 +201,9 @@ pub async fn report_init_error(kind: &str, message: &str) {
         "stackTrace": [],
     });
     let endpoint = match api.parse::<http::Uri>() {
-        Ok(uri) => uri,
-        Err(e) => {
-            tracing::error!(error = %e, "{RUNTIME_API} is not an address");
+        Ok(uri) if uri.authority().is_some() => uri,
+        _ => {
+            tracing::error!(value = %api, "{RUNTIME_API} is not host:port");
             return;
         }
     };

@@ -7,7 +7,7 @@
 //! Every call is bounded by the client's [`Deadlines`](crate::deadlines::Deadlines).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -33,15 +33,24 @@ struct Inner {
     activation_delay: Duration,
     cache: RwLock<Option<(Instant, Arc<KeySet>)>>,
     refreshing: AtomicBool,
-    last_forced: std::sync::Mutex<Option<Instant>>,
-    /// Whether the last load succeeded: while it did not, a token naming an unknown
-    /// `kid` is `503` (its key may be one this instance could not load), not `401`.
-    last_load_ok: AtomicBool,
+    last_forced: Mutex<Option<Instant>>,
+    /// When the last load ended and, if it failed, why. While it failed, a token naming
+    /// an unknown `kid` is `503` (its key may be one this instance could not load), not
+    /// `401`.
+    last_load: Mutex<Option<(Instant, Option<String>)>>,
     load_lock: tokio::sync::Mutex<()>,
 }
 
+/// With no set cached, a failed load is not tried again for this long: requests get
+/// its `503` at once instead of each waiting on Secrets Manager.
+const RETRY_FAILED_LOAD_AFTER: Duration = Duration::from_secs(1);
+
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> KeyError {
     KeyError::Unavailable(Box::new(e))
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One stage of a secret: its `SecretString` and when that version was created;
@@ -72,6 +81,7 @@ pub(crate) async fn secret_string(
 }
 
 /// What a failed reload gives its caller when a set is cached.
+#[derive(Clone, Copy)]
 enum Fallback {
     Cached,
     Error,
@@ -87,15 +97,32 @@ impl Inner {
         Ok(Some((SigningKey::from_material(&material)?, created)))
     }
 
+    /// A stage that only verifies: unusable material there is logged and skipped, so
+    /// it cannot keep the current key from loading.
+    async fn verifying_key(&self, stage: &str) -> Result<Option<SigningKey>, KeyError> {
+        match self.key(stage).await {
+            Ok(key) => Ok(key.map(|(k, _)| k)),
+            Err(KeyError::Invalid(why)) => {
+                tracing::warn!(secret = %self.secret_id, stage, error = %why, "skipping an unusable key");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The three stages, read at once: one call's deadline bounds the load.
     async fn load(&self) -> Result<KeySet, KeyError> {
-        let (current, created) = self.key("AWSCURRENT").await?.ok_or_else(|| {
+        let (current, previous, pending) = tokio::try_join!(
+            self.key("AWSCURRENT"),
+            self.verifying_key("AWSPREVIOUS"),
+            self.verifying_key("AWSPENDING"),
+        )?;
+        let (current, created) = current.ok_or_else(|| {
             KeyError::NotReady(format!(
                 "secret {} has no AWSCURRENT version (is its first rotation done?)",
                 self.secret_id
             ))
         })?;
-        let previous = self.key("AWSPREVIOUS").await?.map(|(k, _)| k);
-        let pending = self.key("AWSPENDING").await?.map(|(k, _)| k);
         let previous_kid = previous.as_ref().map(|k| k.kid().to_owned());
         let set = KeySet::new(current, previous.into_iter().chain(pending).collect());
         Ok(match previous_kid {
@@ -108,17 +135,56 @@ impl Inner {
         self.cache.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Why the last load failed, if it did.
+    fn last_failure(&self) -> Option<(Instant, String)> {
+        locked(&self.last_load)
+            .as_ref()
+            .and_then(|(at, failed)| failed.clone().map(|why| (*at, why)))
+    }
+
     /// Reloads now; on failure with a cached set, keeps serving that set.
-    async fn reload(&self) -> Result<Arc<KeySet>, KeyError> {
+    async fn reload(self: &Arc<Self>) -> Result<Arc<KeySet>, KeyError> {
         self.reload_then(Fallback::Cached).await
     }
 
     /// Reloads now; on failure with a cached set, the cache keeps serving, and the caller
-    /// gets what `fallback` says.
-    async fn reload_then(&self, fallback: Fallback) -> Result<Arc<KeySet>, KeyError> {
+    /// gets what `fallback` says. The load runs in a task of its own, so a request cut
+    /// at its deadline does not cut it: it finishes and its outcome is kept.
+    async fn reload_then(self: &Arc<Self>, fallback: Fallback) -> Result<Arc<KeySet>, KeyError> {
+        let this = self.clone();
+        let asked = Instant::now();
+        tokio::spawn(async move { this.load_and_keep(asked, fallback).await })
+            .await
+            .unwrap_or_else(|e| Err(unavailable(e)))
+    }
+
+    async fn load_and_keep(
+        &self,
+        asked: Instant,
+        fallback: Fallback,
+    ) -> Result<Arc<KeySet>, KeyError> {
         let _one_at_a_time = self.load_lock.lock().await;
+        // A load that ended while this one waited for the lock is as fresh: use it.
+        let finished = locked(&self.last_load).clone();
+        if let Some((at, failed)) = finished.filter(|(at, _)| *at >= asked) {
+            return match (failed, self.cached()) {
+                (None, Some((_, set))) => Ok(set),
+                (Some(_), Some((_, set))) if matches!(fallback, Fallback::Cached) => Ok(set),
+                (Some(why), _) => Err(KeyError::Unavailable(why.into())),
+                (None, None) => Err(KeyError::Unavailable(
+                    format!(
+                        "secret {}: no key set after a load at {at:?}",
+                        self.secret_id
+                    )
+                    .into(),
+                )),
+            };
+        }
         let loaded = self.load().await;
-        self.last_load_ok.store(loaded.is_ok(), Ordering::SeqCst);
+        *locked(&self.last_load) = Some((
+            Instant::now(),
+            loaded.as_ref().err().map(|e| crate::error_chain(e)),
+        ));
         match loaded {
             Ok(set) => {
                 let set = Arc::new(set);
@@ -140,7 +206,7 @@ impl Inner {
                         tracing::warn!(
                             secret = %self.secret_id,
                             error = %crate::error_chain(&e),
-                            "reloading signing keys failed; serving the cached set"
+                            "reloading signing keys failed; the cached set goes on serving"
                         );
                         match fallback {
                             Fallback::Cached => Ok(set),
@@ -169,8 +235,8 @@ impl SecretsManagerKeySource {
                 activation_delay,
                 cache: RwLock::new(None),
                 refreshing: AtomicBool::new(false),
-                last_forced: std::sync::Mutex::new(None),
-                last_load_ok: AtomicBool::new(true),
+                last_forced: Mutex::new(None),
+                last_load: Mutex::new(None),
                 load_lock: tokio::sync::Mutex::new(()),
             }),
         }
@@ -198,17 +264,18 @@ impl KeySource for SecretsManagerKeySource {
                 }
                 Ok(set)
             }
-            None => self.inner.reload().await,
+            None => match self.inner.last_failure() {
+                Some((at, why)) if at.elapsed() < RETRY_FAILED_LOAD_AFTER => {
+                    Err(KeyError::Unavailable(why.into()))
+                }
+                _ => self.inner.reload().await,
+            },
         }
     }
 
     async fn refresh(&self) -> Result<Arc<KeySet>, KeyError> {
         let due = {
-            let mut last = self
-                .inner
-                .last_forced
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut last = locked(&self.inner.last_forced);
             let due = last.is_none_or(|t| t.elapsed() >= FORCED_RELOAD_EVERY);
             if due {
                 *last = Some(Instant::now());
@@ -219,16 +286,12 @@ impl KeySource for SecretsManagerKeySource {
             // A token names a key this set lacks: if Secrets Manager cannot say whether
             // it exists, that is its outage (503), not the token's fault.
             self.inner.reload_then(Fallback::Error).await
-        } else if self.inner.last_load_ok.load(Ordering::SeqCst) {
-            self.key_set().await
-        } else {
+        } else if let Some((_, why)) = self.inner.last_failure() {
             Err(KeyError::Unavailable(
-                format!(
-                    "secret {} could not be reloaded at the last attempt",
-                    self.inner.secret_id
-                )
-                .into(),
+                format!("the last load of the signing keys failed: {why}").into(),
             ))
+        } else {
+            self.key_set().await
         }
     }
 }

@@ -160,13 +160,15 @@ impl DynamoStore {
     }
 
     /// A `PutItem` conditional on the item being new. `Ok(None)` when written; on a
-    /// failed condition, the item that was there.
+    /// failed condition, the item that was there. An item that is exactly this one is
+    /// this call's own write, seen by a retry after an attempt that timed out but
+    /// committed: written.
     async fn put_new(&self, item: Item) -> Result<Option<Item>, StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(item.clone()))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -174,9 +176,10 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(None),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
-                PutItemError::ConditionalCheckFailedException(c) => {
-                    Ok(Some(c.item.unwrap_or_default()))
-                }
+                PutItemError::ConditionalCheckFailedException(c) => match c.item {
+                    Some(there) if there == item => Ok(None),
+                    there => Ok(Some(there.unwrap_or_default())),
+                },
                 other => Err(unavailable(other)),
             },
             Err(e) => Err(unavailable(e)),
