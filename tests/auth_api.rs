@@ -942,10 +942,7 @@ async fn dynamodb_eight_simultaneous_refreshes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_two_hundred_parallel_logins() {
     let moto = pers_tests::Moto::start().await;
-    // 400 calls at once are more than one moto process answers within the deadlines.
-    let store = moto.dynamo_store_with(pers_tests::PATIENT).await;
-    let app = TestApp::with_store(Arc::new(store)).with_deadlines(pers_tests::PATIENT);
-    both::two_hundred_parallel_logins_give_two_hundred_sessions(world_on(app).await).await;
+    both::two_hundred_parallel_logins_give_two_hundred_sessions(dynamo_world(&moto).await).await;
 }
 
 #[tokio::test]

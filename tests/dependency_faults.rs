@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Method, StatusCode};
+use pers::deadlines::Deadlines;
 use pers::keys::{KeyMaterial, SecretsManagerKeySource, SigningAlgorithm};
 use pers::store::DynamoStore;
 use pers_tests::fault::{Fault, FaultProxy, ThrottleError, Throttler, moto_addr};
 use pers_tests::runtime_api::{self, Function};
-use pers_tests::{Moto, PLATFORM_KEY, Response, TestApp, TestIssuer, sdk_config_for, unique};
+use pers_tests::{Moto, PLATFORM_KEY, Response, TestApp, TestIssuer, sdk_config_with, unique};
 use serde_json::{Value, json};
 
 /// The harness's own checks: each fault does what it models.
@@ -92,10 +93,10 @@ impl World {
             signing_secret(&aws_sdk_secretsmanager::Client::new(&direct), key).await;
 
         let proxy = FaultProxy::start(moto_addr(&moto.endpoint)).await;
-        let config = sdk_config_for(&proxy.endpoint()).await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone());
+        let config = sdk_config_with(&proxy.endpoint(), Deadlines::PRODUCTION).await;
+        let store = DynamoStore::new(pers_tests::dynamo_client(&config), table.clone());
         let keys = SecretsManagerKeySource::new(
-            aws_sdk_secretsmanager::Client::new(&config),
+            pers_tests::secrets_client(&config),
             signing_secret.clone(),
             Duration::from_secs(300),
             Duration::ZERO,
@@ -104,7 +105,8 @@ impl World {
             Arc::new(store),
             Arc::new(keys),
             tempfile::tempdir().expect("dir"),
-        );
+        )
+        .with_deadlines(Deadlines::PRODUCTION);
         Self {
             moto,
             proxy,
@@ -353,8 +355,20 @@ async fn an_empty_signing_key_secret_is_a_503_until_its_first_key() {
         .send()
         .await
         .expect("first key");
-    let res = w.app.get("/.well-known/jwks.json", &[]).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.json);
+    // A failed load is not retried for a second (requests get its 503 at once).
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let res = w.app.get("/.well-known/jwks.json", &[]).await;
+        if res.status == StatusCode::OK {
+            break;
+        }
+        assert_unavailable(&res, "jwks before the key is seen");
+        assert!(
+            Instant::now() < deadline,
+            "the first key was never picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(create_tenant(&w.app).await.status, StatusCode::CREATED);
 }
 
@@ -370,11 +384,12 @@ async fn throttling_is_a_bounded_retry_then_a_503_with_nothing_written() {
         .create_table()
         .await
         .expect("table");
-    let config = sdk_config_for(&throttler.endpoint()).await;
+    let config = sdk_config_with(&throttler.endpoint(), Deadlines::PRODUCTION).await;
     let app = TestApp::with_store(Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
+        pers_tests::dynamo_client(&config),
         table.clone(),
-    )));
+    )))
+    .with_deadlines(Deadlines::PRODUCTION);
     let count = || async {
         direct
             .scan()
@@ -413,12 +428,52 @@ async fn throttling_is_a_bounded_retry_then_a_503_with_nothing_written() {
         let attempts = throttler.throttled() - before;
         assert_eq!(
             attempts,
-            pers::deadlines::Deadlines::PRODUCTION.max_attempts as usize,
+            Deadlines::PRODUCTION.max_attempts as usize,
             "{what}: a bounded retry"
         );
         throttler.stop_throttling();
         assert_eq!(count().await, written, "{what}: nothing written ({n})");
     }
+}
+
+/// An attempt that commits but answers after the attempt deadline is retried by the
+/// SDK; the retry finds the item it wrote itself. That is success, not a conflict: a
+/// sign-in whose session write answered late still gets its tokens.
+#[tokio::test]
+async fn a_write_that_committed_but_answered_late_is_not_a_conflict_on_its_retry() {
+    let moto = Moto::start().await;
+    let throttler = Throttler::start(&moto.endpoint).await;
+    let table = format!("pers-late-{}", unique());
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        table.clone(),
+    )
+    .create_table()
+    .await
+    .expect("table");
+    let config = sdk_config_with(&throttler.endpoint(), Deadlines::PRODUCTION).await;
+    let app = TestApp::with_store(Arc::new(DynamoStore::new(
+        pers_tests::dynamo_client(&config),
+        table,
+    )))
+    .with_deadlines(Deadlines::PRODUCTION);
+    let (tenant, issuer) = tenant_with_provider(&app).await;
+
+    let late = Deadlines::PRODUCTION.attempt + Duration::from_millis(300);
+    throttler.answer_late("SESSION#", 1, late);
+    let started = Instant::now();
+    let res = pers_tests::login(
+        &app,
+        pk(&tenant),
+        json!({"authToken": issuer.token(&issuer.claims("carol", "app"))}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
+    // A lower bound, so it cannot flake: the first session write timed out.
+    assert!(
+        started.elapsed() >= Deadlines::PRODUCTION.attempt,
+        "the session write was answered late and retried"
+    );
 }
 
 // ------------------------------------------------------------ the function binaries
@@ -484,12 +539,12 @@ impl Deployment {
     }
 
     async fn start(&self, binary: &str) -> Function {
-        let env = function_env(
-            &self.proxy.endpoint(),
-            &self.table,
-            &self.signing,
-            &self.platform,
-        );
+        self.start_with(binary, &self.signing).await
+    }
+
+    /// With another signing-key secret id.
+    async fn start_with(&self, binary: &str, signing: &str) -> Function {
+        let env = function_env(&self.proxy.endpoint(), &self.table, signing, &self.platform);
         Function::start(&runtime_api::binary(binary), &env).await
     }
 }
@@ -536,6 +591,28 @@ async fn a_cold_start_with_its_dependencies_down_reports_what_failed_in_time() {
             assert!(!status.success());
         }
     }
+}
+
+/// A signing-key secret id naming no secret is a misconfiguration, not a secret waiting
+/// for its first key: init fails and says so (Secrets Manager answers both with the same
+/// "not found" to GetSecretValue; DescribeSecret tells them apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_with_a_missing_signing_key_secret_names_it() {
+    let d = Deployment::new(Some(key_json())).await;
+    let mut function = d.start_with("auth", "pers-no-such-secret").await;
+    let error = function
+        .init_error(Duration::from_secs(10))
+        .await
+        .expect("an init error");
+    let message = error.body["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("SIGNING_KEY_SECRET_ID secret pers-no-such-secret does not exist"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&d.platform),
+        "the platform secret is fine: {message}"
+    );
 }
 
 /// The real binaries, warm: a broken store or key store is a JSON 503 (with

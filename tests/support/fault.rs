@@ -508,27 +508,50 @@ struct Rule {
     error: ThrottleError,
 }
 
+/// Which requests to forward at once but answer late: the write commits, its answer
+/// comes after the client has given up (a timeout the SDK then retries).
+struct Late {
+    body_contains: String,
+    remaining: usize,
+    delay: Duration,
+}
+
+fn operation_matches(operations: &[String], target: &str) -> bool {
+    let operation = target.rsplit('.').next().unwrap_or(target);
+    operations.is_empty() || operations.iter().any(|op| op == operation || op == target)
+}
+
 struct Relay {
     upstream: String,
     client: reqwest::Client,
     rule: Mutex<Option<Rule>>,
+    late: Mutex<Option<Late>>,
     throttled: AtomicUsize,
     forwarded: AtomicUsize,
 }
 
 impl Relay {
+    /// How late to answer a request with this body, if at all; counts it.
+    fn delay(&self, body: &[u8]) -> Option<Duration> {
+        let mut late = self.late.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = late.as_mut()?;
+        if !String::from_utf8_lossy(body).contains(&current.body_contains) {
+            return None;
+        }
+        let delay = current.delay;
+        current.remaining -= 1;
+        if current.remaining == 0 {
+            *late = None;
+        }
+        Some(delay)
+    }
+
     /// The error to answer a request for `target` (`x-amz-target`) with, if any; counts
     /// it against the rule.
     fn throttle(&self, target: &str) -> Option<ThrottleError> {
         let mut rule = self.rule.lock().unwrap_or_else(PoisonError::into_inner);
         let current = rule.as_mut()?;
-        let operation = target.rsplit('.').next().unwrap_or(target);
-        let hit = current.operations.is_empty()
-            || current
-                .operations
-                .iter()
-                .any(|op| op == operation || op == target);
-        if !hit {
+        if !operation_matches(&current.operations, target) {
             return None;
         }
         let error = current.error;
@@ -581,6 +604,7 @@ async fn relay_request(State(relay): State<Arc<Relay>>, request: Request<Body>) 
         return error.response();
     }
     relay.forwarded.fetch_add(1, Ordering::SeqCst);
+    let delay = relay.delay(&body);
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let sent = relay
         .client
@@ -599,6 +623,9 @@ async fn relay_request(State(relay): State<Arc<Relay>>, request: Request<Body>) 
         Ok(body) => body,
         Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("throttler upstream: {e}")),
     };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
@@ -638,6 +665,7 @@ impl Throttler {
             upstream: upstream_endpoint.trim_end_matches('/').to_owned(),
             client,
             rule: Mutex::new(None),
+            late: Mutex::new(None),
             throttled: AtomicUsize::new(0),
             forwarded: AtomicUsize::new(0),
         });
@@ -677,6 +705,21 @@ impl Throttler {
             .rule
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = rule;
+    }
+
+    /// From now on, forwards the next `count` requests whose body contains
+    /// `body_contains` at once, and relays each answer `delay` later.
+    pub fn answer_late(&self, body_contains: &str, count: usize, delay: Duration) {
+        let late = (count > 0).then(|| Late {
+            body_contains: body_contains.to_owned(),
+            remaining: count,
+            delay,
+        });
+        *self
+            .relay
+            .late
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = late;
     }
 
     /// Forwards every request again.

@@ -107,13 +107,12 @@ impl Moto {
 
     /// A store on a fresh table of this server.
     pub async fn dynamo_store(&self) -> DynamoStore {
-        self.dynamo_store_with(Deadlines::PRODUCTION).await
+        self.dynamo_store_with(PATIENT).await
     }
 
     /// A store on a fresh table of this server, its client under `deadlines`.
     pub async fn dynamo_store_with(&self, deadlines: Deadlines) -> DynamoStore {
-        let config = sdk_config_with(&self.endpoint, deadlines).await;
-        let client = aws_sdk_dynamodb::Client::new(&config);
+        let client = dynamo_client(&sdk_config_with(&self.endpoint, deadlines).await);
         let store = DynamoStore::new(client, format!("pers-test-{}", unique()));
         store.create_table().await.expect("create table on moto");
         store
@@ -127,10 +126,31 @@ impl Drop for Moto {
     }
 }
 
-/// SDK config for an endpoint, with dummy credentials and the timeouts and retries the
-/// functions use ([`Deadlines::PRODUCTION`]).
+/// A DynamoDB client with a retry token bucket of its own. The SDK keeps one bucket per
+/// retry partition per process: deployed, one function instance's, which is right; in a
+/// test binary, every test's, so that one test's timeouts would spend another's retries.
+pub fn dynamo_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::retry::RetryPartition;
+    let config = aws_sdk_dynamodb::config::Builder::from(config)
+        .retry_partition(RetryPartition::new(format!("dynamodb-{}", unique())))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A Secrets Manager client with a retry token bucket of its own (see [`dynamo_client`]).
+pub fn secrets_client(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::retry::RetryPartition;
+    let config = aws_sdk_secretsmanager::config::Builder::from(config)
+        .retry_partition(RetryPartition::new(format!("secretsmanager-{}", unique())))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+/// SDK config for an endpoint, with dummy credentials, under [`PATIENT`] deadlines.
+/// Tests about deadlines (`dependency_faults.rs`) use [`Deadlines::PRODUCTION`] through
+/// [`sdk_config_with`].
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
-    sdk_config_with(endpoint, Deadlines::PRODUCTION).await
+    sdk_config_with(endpoint, PATIENT).await
 }
 
 /// SDK config for an endpoint under other deadlines.
@@ -144,9 +164,12 @@ pub async fn sdk_config_with(endpoint: &str, deadlines: Deadlines) -> SdkConfig 
         .await
 }
 
-/// Deadlines for tests that send moto bursts of hundreds of requests at once: moto (one
-/// Python process) then answers in seconds, which is its limit, not the code's.
+/// The production deadlines, but patient with moto: one Python process per test, many
+/// tests at once on two cores, and bursts of hundreds of connections in some (past
+/// moto's accept queue, whose dropped SYNs are resent after 1 s), so that an answer can
+/// take seconds, which is the machine's limit, not the code's.
 pub const PATIENT: Deadlines = Deadlines {
+    connect: Duration::from_secs(3),
     attempt: Duration::from_secs(20),
     operation: Duration::from_secs(60),
     request: Duration::from_secs(120),
@@ -193,7 +216,8 @@ impl TestApp {
         dir: tempfile::TempDir,
         settings: Settings,
     ) -> Self {
-        let state = AppState::new(store, keys, settings, KeyHash::of(PLATFORM_KEY));
+        let state =
+            AppState::new(store, keys, settings, KeyHash::of(PLATFORM_KEY)).with_deadlines(PATIENT);
         Self {
             router: pers::http::app(state.clone()),
             state,
@@ -519,7 +543,9 @@ impl Moto {
     /// A store on a fresh table whose client counts its calls.
     pub async fn counted_dynamo_store(&self) -> (DynamoStore, CallCounter) {
         let counter = CallCounter::default();
+        use aws_sdk_dynamodb::config::retry::RetryPartition;
         let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk_config().await)
+            .retry_partition(RetryPartition::new(format!("dynamodb-{}", unique())))
             .interceptor(counter.clone())
             .build();
         let store = DynamoStore::new(

@@ -101,7 +101,7 @@ pub struct InitError {
     pub kind: String,
     /// The body: `errorType`, `errorMessage`.
     pub body: Value,
-    /// Since the process was started.
+    /// From the process's start to the report's arrival.
     pub after: Duration,
 }
 
@@ -117,7 +117,7 @@ pub struct Answer {
 struct Shared {
     next: tokio::sync::Mutex<mpsc::Receiver<(String, Value)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
-    init_error: Mutex<Option<oneshot::Sender<(String, Value)>>>,
+    init_error: Mutex<Option<oneshot::Sender<(String, Value, Instant)>>>,
 }
 
 /// One function process under a Runtime API of its own; both stop when dropped.
@@ -125,7 +125,7 @@ pub struct Function {
     child: tokio::process::Child,
     invocations: mpsc::Sender<(String, Value)>,
     shared: Arc<Shared>,
-    init_error: Option<oneshot::Receiver<(String, Value)>>,
+    init_error: Option<oneshot::Receiver<(String, Value, Instant)>>,
     started: Instant,
     server: tokio::task::JoinHandle<()>,
 }
@@ -171,13 +171,14 @@ impl Function {
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        let started = Instant::now();
         let child = cmd.spawn().expect("start the function binary");
         Self {
             child,
             invocations,
             shared,
             init_error: Some(init_rx),
-            started: Instant::now(),
+            started,
             server,
         }
     }
@@ -187,10 +188,10 @@ impl Function {
     pub async fn init_error(&mut self, within: Duration) -> Option<InitError> {
         let rx = self.init_error.take()?;
         match tokio::time::timeout(within, rx).await {
-            Ok(Ok((kind, body))) => Some(InitError {
+            Ok(Ok((kind, body, at))) => Some(InitError {
                 kind,
                 body,
-                after: self.started.elapsed(),
+                after: at.duration_since(self.started),
             }),
             _ => None,
         }
@@ -317,7 +318,7 @@ async fn init_error(
         .to_owned();
     let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
     if let Some(tx) = shared.init_error.lock().expect("lock").take() {
-        let _ = tx.send((kind, body));
+        let _ = tx.send((kind, body, Instant::now()));
     }
     StatusCode::ACCEPTED
 }
