@@ -539,12 +539,18 @@ impl Deployment {
     }
 
     async fn start(&self, binary: &str) -> Function {
-        self.start_with(binary, &self.signing).await
+        self.start_with(binary, &self.signing, &[]).await
     }
 
-    /// With another signing-key secret id.
-    async fn start_with(&self, binary: &str, signing: &str) -> Function {
-        let env = function_env(&self.proxy.endpoint(), &self.table, signing, &self.platform);
+    /// With another signing-key secret id, and more settings.
+    async fn start_with(
+        &self,
+        binary: &str,
+        signing: &str,
+        more: &[(&'static str, String)],
+    ) -> Function {
+        let mut env = function_env(&self.proxy.endpoint(), &self.table, signing, &self.platform);
+        env.extend_from_slice(more);
         Function::start(&runtime_api::binary(binary), &env).await
     }
 }
@@ -589,6 +595,15 @@ async fn a_cold_start_with_its_dependencies_down_reports_what_failed_in_time() {
                 .await
                 .unwrap_or_else(|| panic!("{name} under {fault:?} did not exit"));
             assert!(!status.success());
+            // Its last words, for the operator: a log line that says the same.
+            let logged = function
+                .log_line(&["init failed", &d.signing], Duration::from_secs(1))
+                .await;
+            assert!(logged.is_some(), "{name}: {:?}", function.logs());
+            assert!(
+                !function.logs().iter().any(|l| l.contains(PLATFORM_KEY)),
+                "no secret in the logs"
+            );
         }
     }
 }
@@ -599,7 +614,7 @@ async fn a_cold_start_with_its_dependencies_down_reports_what_failed_in_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_start_with_a_missing_signing_key_secret_names_it() {
     let d = Deployment::new(Some(key_json())).await;
-    let mut function = d.start_with("auth", "pers-no-such-secret").await;
+    let mut function = d.start_with("auth", "pers-no-such-secret", &[]).await;
     let error = function
         .init_error(Duration::from_secs(10))
         .await
@@ -623,7 +638,14 @@ async fn warm_functions_answer_a_json_503_in_time_and_recover() {
     let d = Deployment::new(Some(key_json())).await;
     let tenants = d.start("tenants").await;
     let auth = d.start("auth").await;
-    let verify = d.start("verify").await;
+    // Keys reloaded in the background of a request once they are a second old.
+    let verify = d
+        .start_with(
+            "verify",
+            &d.signing,
+            &[("PERS_KEY_REFRESH_SECONDS", "1".into())],
+        )
+        .await;
     let within = Duration::from_secs(30);
 
     let created = tenants
@@ -708,6 +730,20 @@ async fn warm_functions_answer_a_json_503_in_time_and_recover() {
         );
         assert!(cached.took < BOUND);
     }
+    // The reload in the background of those requests failed, and says why.
+    let reload = verify
+        .log_line(
+            &["reloading signing keys failed", &d.signing, "error"],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_or_else(|| panic!("no failed reload logged: {:?}", verify.logs()));
+    assert!(
+        ["timed out", "timeout", "dispatch failure", "onnect"]
+            .iter()
+            .any(|cause| reload.contains(cause)),
+        "the failed reload names its cause: {reload}"
+    );
 
     d.proxy.set(Fault::Pass).await;
     let again = auth.invoke(login_event, within).await;

@@ -123,6 +123,7 @@ struct Shared {
 /// One function process under a Runtime API of its own; both stop when dropped.
 pub struct Function {
     child: tokio::process::Child,
+    logs: Arc<Mutex<Vec<String>>>,
     invocations: mpsc::Sender<(String, Value)>,
     shared: Arc<Shared>,
     init_error: Option<oneshot::Receiver<(String, Value, Instant)>>,
@@ -169,12 +170,26 @@ impl Function {
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         let started = Instant::now();
-        let child = cmd.spawn().expect("start the function binary");
+        let mut child = cmd.spawn().expect("start the function binary");
+        // Its log lines, kept for the test and passed on to the test's own stderr.
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt as _;
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("{line}");
+                    logs.lock().expect("lock").push(line);
+                }
+            });
+        }
         Self {
             child,
+            logs,
             invocations,
             shared,
             init_error: Some(init_rx),
@@ -194,6 +209,26 @@ impl Function {
                 after: at.duration_since(self.started),
             }),
             _ => None,
+        }
+    }
+
+    /// The log lines (stderr) the function wrote so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("lock").clone()
+    }
+
+    /// Waits up to `within` for a log line containing every one of `parts`.
+    pub async fn log_line(&self, parts: &[&str], within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let found = self
+                .logs()
+                .into_iter()
+                .find(|line| parts.iter().all(|p| line.contains(p)));
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
