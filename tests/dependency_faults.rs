@@ -44,6 +44,7 @@ async fn timed<F: std::future::Future<Output = Response>>(what: &str, f: F) -> R
     let started = Instant::now();
     let res = f.await;
     let took = started.elapsed();
+    eprintln!("{what}: {} in {took:?}", res.status);
     assert!(took < BOUND, "{what} took {took:?}");
     res
 }
@@ -571,6 +572,7 @@ async fn a_cold_start_with_its_dependencies_down_reports_what_failed_in_time() {
                 .init_error(Duration::from_secs(10))
                 .await
                 .unwrap_or_else(|| panic!("{name} under {fault:?} reported no init error"));
+            eprintln!("{name} under {fault:?}: init error after {:?}", error.after);
             assert!(
                 error.after < Duration::from_secs(8),
                 "{name} under {fault:?}: init failed after {:?}",
@@ -709,6 +711,10 @@ async fn warm_functions_answer_a_json_503_in_time_and_recover() {
             ),
         ];
         for (what, answer) in answers {
+            eprintln!(
+                "{what} under {fault:?}: {} in {:?}",
+                answer.status, answer.took
+            );
             assert!(
                 answer.took < BOUND,
                 "{what} under {fault:?} took {:?}",
