@@ -22,7 +22,9 @@ use pers::keys::{KeyMaterial, SecretsManagerKeySource, SigningAlgorithm};
 use pers::store::DynamoStore;
 use pers_tests::fault::{Fault, FaultProxy, ThrottleError, Throttler, moto_addr};
 use pers_tests::runtime_api::{self, Function};
-use pers_tests::{Moto, PLATFORM_KEY, Response, TestApp, TestIssuer, sdk_config_with, unique};
+use pers_tests::{
+    Moto, PLATFORM_KEY, Response, TemplateResources, TestApp, TestIssuer, sdk_config_with, unique,
+};
 use serde_json::{Value, json};
 
 /// The harness's own checks: each fault does what it models.
@@ -49,27 +51,11 @@ async fn timed<F: std::future::Future<Output = Response>>(what: &str, f: F) -> R
     res
 }
 
-/// moto holding a table and both secrets, reached by the app through a fault proxy.
+/// The routers in process on a [`Deployment`], reaching moto through its fault proxy
+/// under the production deadlines.
 struct World {
-    moto: Moto,
-    proxy: FaultProxy,
+    d: Deployment,
     app: TestApp,
-    table: String,
-    signing_secret: String,
-}
-
-async fn signing_secret(sm: &aws_sdk_secretsmanager::Client, value: Option<String>) -> String {
-    let create = sm.create_secret().name(format!("signing-{}", unique()));
-    let create = match value {
-        Some(v) => create.secret_string(v),
-        None => create,
-    };
-    create
-        .send()
-        .await
-        .expect("signing secret")
-        .arn
-        .expect("arn")
 }
 
 fn key_json() -> String {
@@ -83,22 +69,12 @@ impl World {
     /// With `key`: a signing-key secret holding it; without: one as the template
     /// creates it, with no version yet.
     async fn new(key: Option<String>) -> Self {
-        let moto = Moto::start().await;
-        let direct = moto.sdk_config().await;
-        let table = format!("pers-faults-{}", unique());
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&direct), table.clone())
-            .create_table()
-            .await
-            .expect("table");
-        let signing_secret =
-            signing_secret(&aws_sdk_secretsmanager::Client::new(&direct), key).await;
-
-        let proxy = FaultProxy::start(moto_addr(&moto.endpoint)).await;
-        let config = sdk_config_with(&proxy.endpoint(), Deadlines::PRODUCTION).await;
-        let store = DynamoStore::new(pers_tests::dynamo_client(&config), table.clone());
+        let d = Deployment::new(key).await;
+        let config = sdk_config_with(&d.proxy.endpoint(), Deadlines::PRODUCTION).await;
+        let store = DynamoStore::new(pers_tests::dynamo_client(&config), d.table.clone());
         let keys = SecretsManagerKeySource::new(
             pers_tests::secrets_client(&config),
-            signing_secret.clone(),
+            d.signing.clone(),
             Duration::from_secs(300),
             Duration::ZERO,
         );
@@ -108,21 +84,15 @@ impl World {
             tempfile::tempdir().expect("dir"),
         )
         .with_deadlines(Deadlines::PRODUCTION);
-        Self {
-            moto,
-            proxy,
-            app,
-            table,
-            signing_secret,
-        }
+        Self { d, app }
     }
 
     /// Every item of the table, read from moto directly.
     async fn items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-        let direct = aws_sdk_dynamodb::Client::new(&self.moto.sdk_config().await);
+        let direct = aws_sdk_dynamodb::Client::new(&self.d.moto.sdk_config().await);
         direct
             .scan()
-            .table_name(&self.table)
+            .table_name(&self.d.table)
             .send()
             .await
             .expect("scan")
@@ -222,7 +192,7 @@ async fn a_warm_app_under(fault: Fault) {
     let refresh_token = login.json["refreshToken"].as_str().expect("rt").to_owned();
     let before = w.tenants_whole().await;
 
-    w.proxy.set(fault.clone()).await;
+    w.d.proxy.set(fault.clone()).await;
     let what = |route: &str| format!("{route} under {fault:?}");
 
     let res = timed(&what("POST /tenants"), create_tenant(&w.app)).await;
@@ -267,7 +237,7 @@ async fn a_warm_app_under(fault: Fault) {
     .await;
     assert_unavailable(&res, &what("an unknown kid"));
 
-    w.proxy.set(Fault::Pass).await;
+    w.d.proxy.set(Fault::Pass).await;
     let after = w.tenants_whole().await;
     assert!(
         after == before || after == before + 1,
@@ -302,7 +272,7 @@ async fn a_dependency_slower_than_the_deadlines_is_a_503_in_time() {
 #[tokio::test]
 async fn a_dependency_slow_within_the_deadlines_still_serves() {
     let w = World::new(Some(key_json())).await;
-    w.proxy.set(Fault::Slow(Duration::from_millis(150))).await;
+    w.d.proxy.set(Fault::Slow(Duration::from_millis(150))).await;
     let res = create_tenant(&w.app).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
     assert_eq!(w.tenants_whole().await, 1);
@@ -348,10 +318,10 @@ async fn an_empty_signing_key_secret_is_a_503_until_its_first_key() {
     }
     assert_eq!(w.tenants_whole().await, 0, "nothing written without a key");
 
-    let direct = aws_sdk_secretsmanager::Client::new(&w.moto.sdk_config().await);
+    let direct = aws_sdk_secretsmanager::Client::new(&w.d.moto.sdk_config().await);
     direct
         .put_secret_value()
-        .secret_id(&w.signing_secret)
+        .secret_id(&w.d.signing)
         .secret_string(key_json())
         .send()
         .await
@@ -502,7 +472,7 @@ fn function_env(
 
 /// moto with the table and both secrets the template creates, behind a fault proxy.
 struct Deployment {
-    _moto: Moto,
+    moto: Moto,
     proxy: FaultProxy,
     table: String,
     signing: String,
@@ -512,26 +482,14 @@ struct Deployment {
 impl Deployment {
     async fn new(key: Option<String>) -> Self {
         let moto = Moto::start().await;
-        let direct = moto.sdk_config().await;
-        let table = format!("pers-fn-{}", unique());
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&direct), table.clone())
-            .create_table()
-            .await
-            .expect("table");
-        let sm = aws_sdk_secretsmanager::Client::new(&direct);
-        let signing = signing_secret(&sm, key).await;
-        let platform = sm
-            .create_secret()
-            .name(format!("platform-{}", unique()))
-            .secret_string(json!({ "apiKey": PLATFORM_KEY }).to_string())
-            .send()
-            .await
-            .expect("platform secret")
-            .arn
-            .expect("arn");
+        let TemplateResources {
+            table,
+            signing,
+            platform,
+        } = moto.template_resources(key).await;
         let proxy = FaultProxy::start(moto_addr(&moto.endpoint)).await;
         Self {
-            _moto: moto,
+            moto,
             proxy,
             table,
             signing,

@@ -12,8 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pers::keys::{KeyMaterial, SigningAlgorithm, SigningKey};
-use pers::store::DynamoStore;
-use pers_tests::{Moto, PLATFORM_KEY, TestIssuer, free_port, unique, venv_bin};
+use pers_tests::{Moto, PLATFORM_KEY, TemplateResources, TestIssuer, free_port, venv_bin};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -147,35 +146,19 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
     // The world the template creates: a table and two secrets.
     let moto = Moto::start().await;
     let sdk = moto.sdk_config().await;
-    let table = format!("pers-e2e-{}", unique());
-    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone())
-        .create_table()
-        .await
-        .expect("create table on moto");
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let first_key = KeyMaterial::generate(SigningAlgorithm::Rs256).expect("key");
     let first_kid = SigningKey::from_material(&first_key)
         .expect("key")
         .kid()
         .to_owned();
-    let signing_secret = sm
-        .create_secret()
-        .name(format!("signing-{}", unique()))
-        .secret_string(first_key.to_json().to_string())
-        .send()
-        .await
-        .expect("signing secret")
-        .arn
-        .expect("arn");
-    let platform_secret = sm
-        .create_secret()
-        .name(format!("platform-{}", unique()))
-        .secret_string(json!({ "apiKey": PLATFORM_KEY }).to_string())
-        .send()
-        .await
-        .expect("platform secret")
-        .arn
-        .expect("arn");
+    let TemplateResources {
+        table,
+        signing: signing_secret,
+        platform: platform_secret,
+    } = moto
+        .template_resources(Some(first_key.to_json().to_string()))
+        .await;
 
     // Build first, so that the emulator only runs what is built.
     let built = cargo(&cargo_lambda)

@@ -119,6 +119,50 @@ impl Moto {
     }
 }
 
+/// What `template.yaml` creates, on a moto server: the table and both secrets.
+pub struct TemplateResources {
+    pub table: String,
+    /// The signing-key secret's ARN.
+    pub signing: String,
+    /// The platform-key secret's ARN; its `apiKey` is [`PLATFORM_KEY`].
+    pub platform: String,
+}
+
+impl Moto {
+    /// The table and both secrets. The signing-key secret holds `signing_key` (a
+    /// `KeyMaterial` as JSON) or, with `None`, no version at all, as the template
+    /// creates it before its first rotation.
+    pub async fn template_resources(&self, signing_key: Option<String>) -> TemplateResources {
+        let sdk = self.sdk_config().await;
+        let table = format!("pers-{}", unique());
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone())
+            .create_table()
+            .await
+            .expect("create table on moto");
+        let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+        let secret = |name: &str, value: Option<String>| {
+            let create = sm
+                .create_secret()
+                .name(format!("{name}-{}", unique()))
+                .set_secret_string(value);
+            async move {
+                create
+                    .send()
+                    .await
+                    .expect("create secret on moto")
+                    .arn
+                    .expect("arn")
+            }
+        };
+        let platform_value = serde_json::json!({ "apiKey": PLATFORM_KEY }).to_string();
+        TemplateResources {
+            table,
+            signing: secret("signing", signing_key).await,
+            platform: secret("platform", Some(platform_value)).await,
+        }
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
