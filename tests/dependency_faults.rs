@@ -607,17 +607,15 @@ async fn warm_functions_answer_a_json_503_in_time_and_recover() {
         )
         .await;
     let within = Duration::from_secs(30);
-
-    let created = tenants
-        .invoke(
-            runtime_api::event(
-                "tenants-create",
-                &[("x-api-key", PLATFORM_KEY)],
-                Some(&json!({"projectName": "Warm"})),
-            ),
-            within,
+    let create_event = |name: &str| {
+        runtime_api::event(
+            "tenants-create",
+            &[("x-api-key", PLATFORM_KEY)],
+            Some(&json!({ "projectName": name })),
         )
-        .await;
+    };
+
+    let created = tenants.invoke(create_event("Warm"), within).await;
     assert_eq!(created.status, 201, "{:?}", created.json);
     let admin = created.json["jwt"].as_str().expect("jwt").to_owned();
     let project_key = created.json["projectApiKey"]
@@ -646,16 +644,7 @@ async fn warm_functions_answer_a_json_503_in_time_and_recover() {
         let answers = [
             (
                 "tenants POST /tenants",
-                tenants
-                    .invoke(
-                        runtime_api::event(
-                            "tenants-create",
-                            &[("x-api-key", PLATFORM_KEY)],
-                            Some(&json!({"projectName": "Down"})),
-                        ),
-                        within,
-                    )
-                    .await,
+                tenants.invoke(create_event("Down"), within).await,
             ),
             (
                 "auth POST /auth/token",

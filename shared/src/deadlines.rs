@@ -59,7 +59,6 @@ impl Deadlines {
     pub fn timeouts(&self) -> TimeoutConfig {
         TimeoutConfig::builder()
             .connect_timeout(self.connect)
-            .read_timeout(self.attempt)
             .operation_attempt_timeout(self.attempt)
             .operation_timeout(self.operation)
             .build()
