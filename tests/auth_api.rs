@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use jsonwebtoken::Header;
 use pers::keys::SigningAlgorithm;
 use pers::token::{self, AccessClaims, RefreshClaims};
-use pers_tests::{JwksServer, Response, TestApp, TestIssuer, login, refresh};
+use pers_tests::{JwksServer, Response, TestApp, TestIssuer};
 use serde_json::{Value, json};
 
 const AUD: &str = "pers-test-app";
@@ -24,7 +24,7 @@ impl World {
     }
 
     async fn login(&self, token: &str) -> Response {
-        login(&self.app, self.pk(), json!({"authToken": token})).await
+        self.app.login(self.pk(), json!({"authToken": token})).await
     }
 
     async fn login_as(&self, sub: &str) -> Response {
@@ -33,7 +33,7 @@ impl World {
     }
 
     async fn refresh(&self, refresh_token: &str) -> Response {
-        refresh(&self.app, self.pk(), refresh_token).await
+        self.app.refresh(self.pk(), refresh_token).await
     }
 }
 
@@ -141,12 +141,13 @@ async fn one_user_per_tenant_issuer_and_subject() {
     let providers = json!([{"issuer": w.issuer.issuer, "jwks": w.issuer.jwks(), "audience": AUD, "authTypes": ["user"]}]);
     trust(&w.app, &other, providers).await;
     let token = w.issuer.token(&w.issuer.claims("alice", AUD));
-    let elsewhere = login(
-        &w.app,
-        other["projectApiKey"].as_str().unwrap(),
-        json!({"authToken": token}),
-    )
-    .await;
+    let elsewhere = w
+        .app
+        .login(
+            other["projectApiKey"].as_str().unwrap(),
+            json!({"authToken": token}),
+        )
+        .await;
     assert_ne!(access_claims(&w.app, &elsewhere).await.sub, first.sub);
 }
 
@@ -281,12 +282,12 @@ async fn hmac_signed_with_the_public_key_is_refused() {
     )
     .unwrap();
     let pk = tenant["projectApiKey"].as_str().unwrap();
-    login(&app, pk, json!({"authToken": forged}))
+    app.login(pk, json!({"authToken": forged}))
         .await
         .error(StatusCode::UNAUTHORIZED);
     // The honest token of the same provider passes (no audience pinned for it).
     assert_eq!(
-        login(&app, pk, json!({"authToken": issuer.token(&claims)}))
+        app.login(pk, json!({"authToken": issuer.token(&claims)}))
             .await
             .status,
         StatusCode::CREATED
@@ -297,12 +298,10 @@ async fn hmac_signed_with_the_public_key_is_refused() {
 async fn a_provider_is_trusted_only_for_its_auth_types_and_algorithms() {
     let w = world().await;
     let token = w.issuer.token(&w.issuer.claims("alice", AUD));
-    let res = login(
-        &w.app,
-        w.pk(),
-        json!({"authToken": token, "authType": "tenant"}),
-    )
-    .await;
+    let res = w
+        .app
+        .login(w.pk(), json!({"authToken": token, "authType": "tenant"}))
+        .await;
     assert!(res.error(StatusCode::UNAUTHORIZED).contains("not trusted"));
 
     let app = TestApp::embedded();
@@ -313,12 +312,12 @@ async fn a_provider_is_trusted_only_for_its_auth_types_and_algorithms() {
     let mut jwk = rsa.key.public_jwk();
     jwk.as_object_mut().unwrap().remove("alg");
     trust(&app, &tenant, json!([{"issuer": rsa.issuer, "jwks": {"keys": [jwk]}, "authTypes": ["user"], "algorithms": ["RS384"]}])).await;
-    let res = login(
-        &app,
-        tenant["projectApiKey"].as_str().unwrap(),
-        json!({"authToken": rsa.token(&rsa.claims("a", "b"))}),
-    )
-    .await;
+    let res = app
+        .login(
+            tenant["projectApiKey"].as_str().unwrap(),
+            json!({"authToken": rsa.token(&rsa.claims("a", "b"))}),
+        )
+        .await;
     assert!(res.error(StatusCode::UNAUTHORIZED).contains("not allowed"));
 }
 
@@ -349,11 +348,11 @@ async fn jwks_by_uri_is_cached_and_refetched_once_a_minute_on_an_unknown_kid() {
     let login_with = |t: &TestIssuer| json!({"authToken": t.token(&t.claims("alice", "x"))});
 
     assert_eq!(
-        login(&app, pk, login_with(&issuer)).await.status,
+        app.login(pk, login_with(&issuer)).await.status,
         StatusCode::CREATED
     );
     assert_eq!(
-        login(&app, pk, login_with(&issuer)).await.status,
+        app.login(pk, login_with(&issuer)).await.status,
         StatusCode::CREATED
     );
     assert_eq!(server.fetches(), 1, "a fresh JWKS is served from the cache");
@@ -362,14 +361,14 @@ async fn jwks_by_uri_is_cached_and_refetched_once_a_minute_on_an_unknown_kid() {
     let rotated = TestIssuer::new(&issuer.issuer, SigningAlgorithm::EdDsa);
     server.set(json!({"keys": [issuer.key.public_jwk(), rotated.key.public_jwk()]}));
     assert_eq!(
-        login(&app, pk, login_with(&rotated)).await.status,
+        app.login(pk, login_with(&rotated)).await.status,
         StatusCode::CREATED
     );
     assert_eq!(server.fetches(), 2);
 
     // Another unknown kid within the minute: no refetch, refused.
     let unknown = TestIssuer::new(&issuer.issuer, SigningAlgorithm::EdDsa);
-    login(&app, pk, login_with(&unknown))
+    app.login(pk, login_with(&unknown))
         .await
         .error(StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -386,14 +385,14 @@ async fn a_failing_jwks_keeps_its_cached_set_and_is_not_retried_on_every_login()
         remote_provider(&app, SigningAlgorithm::Es256, "max-age=1").await;
     let pk = tenant["projectApiKey"].as_str().unwrap();
     let body = || json!({"authToken": issuer.token(&issuer.claims("alice", "x"))});
-    assert_eq!(login(&app, pk, body()).await.status, StatusCode::CREATED);
+    assert_eq!(app.login(pk, body()).await.status, StatusCode::CREATED);
     assert_eq!(server.fetches(), 1);
 
     server.fail();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for _ in 0..3 {
         assert_eq!(
-            login(&app, pk, body()).await.status,
+            app.login(pk, body()).await.status,
             StatusCode::CREATED,
             "the cached set keeps serving while the provider is down"
         );
@@ -426,19 +425,13 @@ async fn an_unreachable_jwks_is_a_503_for_that_provider_only() {
     )
     .await;
     let pk = tenant["projectApiKey"].as_str().unwrap();
-    let res = login(
-        &app,
-        pk,
-        json!({"authToken": down.token(&down.claims("a", "x"))}),
-    )
-    .await;
+    let res = app
+        .login(pk, json!({"authToken": down.token(&down.claims("a", "x"))}))
+        .await;
     res.error(StatusCode::SERVICE_UNAVAILABLE);
-    let res = login(
-        &app,
-        pk,
-        json!({"authToken": up.token(&up.claims("a", "x"))}),
-    )
-    .await;
+    let res = app
+        .login(pk, json!({"authToken": up.token(&up.claims("a", "x"))}))
+        .await;
     assert_eq!(res.status, StatusCode::CREATED);
 }
 
@@ -468,24 +461,22 @@ async fn firebase_admins_must_carry_the_tenants_firebase_tenant() {
         c["firebase"] = json!({"tenant": fb_tenant, "sign_in_provider": "password"});
         firebase.token(&c)
     };
-    let res = login(
-        &app,
-        pk,
-        json!({"authToken": token_for("tenant-a"), "authType": "tenant"}),
-    )
-    .await;
+    let res = app
+        .login(
+            pk,
+            json!({"authToken": token_for("tenant-a"), "authType": "tenant"}),
+        )
+        .await;
     let claims = access_claims(&app, &res).await;
     assert_eq!(claims.auth_type, pers::domain::AuthType::Tenant);
-    login(
-        &app,
+    app.login(
         pk,
         json!({"authToken": token_for("tenant-b"), "authType": "tenant"}),
     )
     .await
     .error(StatusCode::UNAUTHORIZED);
     // Firebase is trusted for tenant admins only.
-    login(
-        &app,
+    app.login(
         pk,
         json!({"authToken": token_for("tenant-a"), "authType": "user"}),
     )
@@ -495,8 +486,7 @@ async fn firebase_admins_must_carry_the_tenants_firebase_tenant() {
     // A tenant without a Firebase tenant of its own has no Firebase admins: anyone can
     // sign up to the platform's Firebase project.
     let open = app.create_tenant(json!({"projectName": "No Fb"})).await;
-    login(
-        &app,
+    app.login(
         open["projectApiKey"].as_str().unwrap(),
         json!({"authToken": token_for("tenant-a"), "authType": "tenant"}),
     )
@@ -517,7 +507,7 @@ async fn firebase_admins_must_carry_the_tenants_firebase_tenant() {
 
     // Its session refreshes while the tenant keeps that Firebase tenant, and ends when
     // the tenant moves to another one (the same issuer, but another vouching tenant).
-    let refreshed = refresh(&app, pk, token_of(&res, "refreshToken")).await;
+    let refreshed = app.refresh(pk, token_of(&res, "refreshToken")).await;
     assert_eq!(refreshed.status, StatusCode::CREATED, "{}", refreshed.json);
     let put = app
         .send(
@@ -528,7 +518,7 @@ async fn firebase_admins_must_carry_the_tenants_firebase_tenant() {
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.json);
-    refresh(&app, pk, token_of(&refreshed, "refreshToken"))
+    app.refresh(pk, token_of(&refreshed, "refreshToken"))
         .await
         .error(StatusCode::UNAUTHORIZED);
 }
@@ -595,12 +585,13 @@ async fn system_sessions_need_the_private_key_and_testnet_keys_mark_the_session(
     );
 
     let testnet = w.tenant["testnetProjectApiKey"].as_str().unwrap();
-    let res = login(
-        &w.app,
-        testnet,
-        json!({"authToken": w.issuer.token(&w.issuer.claims("t", AUD))}),
-    )
-    .await;
+    let res = w
+        .app
+        .login(
+            testnet,
+            json!({"authToken": w.issuer.token(&w.issuer.claims("t", AUD))}),
+        )
+        .await;
     assert_eq!(
         access_claims(&w.app, &res).await.network,
         Some(pers::domain::Network::Testnet)
@@ -616,7 +607,8 @@ async fn system_sessions_need_the_private_key_and_testnet_keys_mark_the_session(
 async fn sandbox_users_come_from_raw_login_data_only_when_the_tenant_allows() {
     let w = world().await;
     let body = json!({"authToken": "anything", "rawLoginData": {"nickname": "guest"}});
-    login(&w.app, w.pk(), body.clone())
+    w.app
+        .login(w.pk(), body.clone())
         .await
         .error(StatusCode::UNAUTHORIZED);
 
@@ -626,8 +618,8 @@ async fn sandbox_users_come_from_raw_login_data_only_when_the_tenant_allows() {
         json!({"allowJWTForUnauthenticatedUsers": true}),
     )
     .await;
-    let first = access_claims(&w.app, &login(&w.app, w.pk(), body.clone()).await).await;
-    let second = access_claims(&w.app, &login(&w.app, w.pk(), body.clone()).await).await;
+    let first = access_claims(&w.app, &w.app.login(w.pk(), body.clone()).await).await;
+    let second = access_claims(&w.app, &w.app.login(w.pk(), body.clone()).await).await;
     assert_ne!(
         first.sub, second.sub,
         "each sandbox login is a new unauthenticated user"
@@ -635,11 +627,13 @@ async fn sandbox_users_come_from_raw_login_data_only_when_the_tenant_allows() {
 
     // Never a privileged session without verification.
     let admin = json!({"authToken": "anything", "authType": "tenant", "rawLoginData": {"a": 1}});
-    login(&w.app, w.pk(), admin)
+    w.app
+        .login(w.pk(), admin)
         .await
         .error(StatusCode::UNAUTHORIZED);
     let not_object = json!({"authToken": "x", "rawLoginData": [1, 2]});
-    login(&w.app, w.pk(), not_object)
+    w.app
+        .login(w.pk(), not_object)
         .await
         .error(StatusCode::BAD_REQUEST);
 }
@@ -647,20 +641,20 @@ async fn sandbox_users_come_from_raw_login_data_only_when_the_tenant_allows() {
 #[tokio::test]
 async fn bad_requests_and_missing_keys() {
     let w = world().await;
-    login(&w.app, w.pk(), json!({}))
+    w.app
+        .login(w.pk(), json!({}))
         .await
         .error(StatusCode::BAD_REQUEST);
-    login(&w.app, w.pk(), json!({"authToken": 5}))
+    w.app
+        .login(w.pk(), json!({"authToken": 5}))
         .await
         .error(StatusCode::BAD_REQUEST);
-    login(
-        &w.app,
-        w.pk(),
-        json!({"authToken": "x", "authType": "root"}),
-    )
-    .await
-    .error(StatusCode::BAD_REQUEST);
-    login(&w.app, "pk_live_nope", json!({"authToken": "x"}))
+    w.app
+        .login(w.pk(), json!({"authToken": "x", "authType": "root"}))
+        .await
+        .error(StatusCode::BAD_REQUEST);
+    w.app
+        .login("pk_live_nope", json!({"authToken": "x"}))
         .await
         .error(StatusCode::UNAUTHORIZED);
     w.app
@@ -792,7 +786,8 @@ async fn another_tenants_key_cannot_refresh_or_revoke_a_session() {
     let other = w.app.create_tenant(json!({"projectName": "Other"})).await;
     let t0 = w.login_as("alice").await;
     let rt = token_of(&t0, "refreshToken");
-    refresh(&w.app, other["projectApiKey"].as_str().unwrap(), rt)
+    w.app
+        .refresh(other["projectApiKey"].as_str().unwrap(), rt)
         .await
         .error(StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -812,7 +807,7 @@ mod both {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..8 {
             let (app, pk, rt) = (w.app.clone(), w.pk().to_owned(), rt.clone());
-            tasks.spawn(async move { refresh(&app, &pk, &rt).await });
+            tasks.spawn(async move { app.refresh(&pk, &rt).await });
         }
         let mut generations = Vec::new();
         while let Some(res) = tasks.join_next().await {
@@ -845,7 +840,7 @@ mod both {
             let token = w
                 .issuer
                 .token(&w.issuer.claims(&format!("user-{}", i % 20), AUD));
-            tasks.spawn(async move { login(&app, &pk, json!({"authToken": token})).await });
+            tasks.spawn(async move { app.login(&pk, json!({"authToken": token})).await });
         }
         let mut sids = std::collections::HashSet::new();
         let mut users = std::collections::HashSet::new();
@@ -894,21 +889,20 @@ async fn dynamodb_sandbox_data_it_cannot_keep_is_bad_input_not_an_outage() {
         deep = json!({ "d": deep });
     }
     for raw in [json!({"score": 1e200}), deep, json!({"": "anonymous"})] {
-        let msg = login(
-            &w.app,
-            w.pk(),
-            json!({"authToken": "x", "rawLoginData": raw}),
-        )
-        .await
-        .error(StatusCode::BAD_REQUEST);
+        let msg = w
+            .app
+            .login(w.pk(), json!({"authToken": "x", "rawLoginData": raw}))
+            .await
+            .error(StatusCode::BAD_REQUEST);
         assert!(msg.contains("rawLoginData"), "{msg}");
     }
-    let ok = login(
-        &w.app,
-        w.pk(),
-        json!({"authToken": "x", "rawLoginData": {"score": 1e100, "tags": ["a"]}}),
-    )
-    .await;
+    let ok = w
+        .app
+        .login(
+            w.pk(),
+            json!({"authToken": "x", "rawLoginData": {"score": 1e100, "tags": ["a"]}}),
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.json);
 
     // The one sandbox user written expires with its session (DynamoDB TTL).
@@ -1043,7 +1037,7 @@ async fn deployed_a_tenants_jwks_uri_never_reaches_the_functions_own_network() {
         format!("https://[::ffff:127.0.0.1]:{port}/jwks.json"),
     ] {
         store_provider_uri(&deployed, &tenant, &idp.issuer, &uri).await;
-        let res = login(&deployed, pk, json!({"authToken": token})).await;
+        let res = deployed.login(pk, json!({"authToken": token})).await;
         assert_eq!(
             res.status,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -1063,7 +1057,7 @@ async fn deployed_a_tenants_jwks_uri_never_reaches_the_functions_own_network() {
     let uri = format!("http://localhost:{port}/jwks.json");
     store_provider_uri(&local, &tenant, &idp.issuer, &uri).await;
     let pk = tenant["projectApiKey"].as_str().unwrap();
-    let res = login(&local, pk, json!({"authToken": token})).await;
+    let res = local.login(pk, json!({"authToken": token})).await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.json);
     assert!(
         connections.load(Ordering::SeqCst) >= 1,
@@ -1118,7 +1112,7 @@ async fn a_jwks_larger_than_the_limit_is_refused_even_without_a_content_length()
         )
         .await;
         let pk = tenant["projectApiKey"].as_str().unwrap();
-        let res = login(&app, pk, json!({"authToken": token})).await;
+        let res = app.login(pk, json!({"authToken": token})).await;
         assert_eq!(res.status, expected, "{}", res.json);
     }
 }

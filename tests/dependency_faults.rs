@@ -178,12 +178,13 @@ const FUNCTION_ISSUER: &str = "https://auth.example.com";
 async fn a_warm_app_under(fault: Fault) {
     let w = World::new(Some(key_json())).await;
     let (tenant, issuer) = tenant_with_provider(&w.app).await;
-    let login = pers_tests::login(
-        &w.app,
-        pk(&tenant),
-        json!({"authToken": issuer.token(&issuer.claims("alice", "app"))}),
-    )
-    .await;
+    let login = w
+        .app
+        .login(
+            pk(&tenant),
+            json!({"authToken": issuer.token(&issuer.claims("alice", "app"))}),
+        )
+        .await;
     assert_eq!(login.status, StatusCode::CREATED, "{}", login.json);
     let access = login.json["accessToken"]
         .as_str()
@@ -200,20 +201,20 @@ async fn a_warm_app_under(fault: Fault) {
     let token = issuer.token(&issuer.claims("bob", "app"));
     let res = timed(
         &what("POST /auth/token"),
-        pers_tests::login(&w.app, pk(&tenant), json!({"authToken": token})),
+        w.app.login(pk(&tenant), json!({"authToken": token})),
     )
     .await;
     assert_unavailable(&res, &what("POST /auth/token"));
     let res = timed(
         &what("POST /auth/refresh"),
-        pers_tests::refresh(&w.app, pk(&tenant), &refresh_token),
+        w.app.refresh(pk(&tenant), &refresh_token),
     )
     .await;
     assert_unavailable(&res, &what("POST /auth/refresh"));
     // Verification needs neither store nor key store while keys are cached.
     let res = timed(
         &what("POST /auth/verify"),
-        pers_tests::verify(&w.app, pk(&tenant), &access),
+        w.app.verify(pk(&tenant), &access),
     )
     .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.json);
@@ -245,7 +246,7 @@ async fn a_warm_app_under(fault: Fault) {
     );
     let res = create_tenant(&w.app).await;
     assert_eq!(res.status, StatusCode::CREATED, "recovers: {}", res.json);
-    let res = pers_tests::refresh(&w.app, pk(&tenant), &refresh_token).await;
+    let res = w.app.refresh(pk(&tenant), &refresh_token).await;
     assert_eq!(res.status, StatusCode::CREATED, "recovers: {}", res.json);
 }
 
@@ -433,12 +434,12 @@ async fn a_write_that_committed_but_answered_late_is_not_a_conflict_on_its_retry
     let late = Deadlines::PRODUCTION.attempt + Duration::from_millis(300);
     throttler.answer_late("SESSION#", 1, late);
     let started = Instant::now();
-    let res = pers_tests::login(
-        &app,
-        pk(&tenant),
-        json!({"authToken": issuer.token(&issuer.claims("carol", "app"))}),
-    )
-    .await;
+    let res = app
+        .login(
+            pk(&tenant),
+            json!({"authToken": issuer.token(&issuer.claims("carol", "app"))}),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
     // A lower bound, so it cannot flake: the first session write timed out.
     assert!(

@@ -10,9 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pers::config::Settings;
 use pers::keys::SigningAlgorithm;
 use pers::token::{self, AccessClaims};
-use pers_tests::{
-    JwksServer, Moto, PLATFORM_KEY, Response, TestApp, TestIssuer, login, refresh, verify,
-};
+use pers_tests::{JwksServer, Moto, PLATFORM_KEY, Response, TestApp, TestIssuer};
 use serde_json::{Value, json};
 
 const AUD: &str = "pers-test-app";
@@ -78,17 +76,17 @@ async fn trusting(app: &TestApp, issuer: &TestIssuer) -> Value {
 
 /// Asserts that exchange and verify both refuse `token`, for the reason `why`.
 async fn both_refuse(app: &TestApp, tenant: &Value, token: &str, why: &str) {
-    let res = login(app, pk(tenant), json!({"authToken": token})).await;
+    let res = app.login(pk(tenant), json!({"authToken": token})).await;
     res.error(StatusCode::UNAUTHORIZED);
-    let res = verify(app, pk(tenant), token).await;
+    let res = app.verify(pk(tenant), token).await;
     assert_eq!(res.status, StatusCode::OK, "{why}: {}", res.json);
     assert_eq!(res.json["valid"], false, "{why}: verify said {}", res.json);
 }
 
 async fn both_accept(app: &TestApp, tenant: &Value, token: &str, why: &str) {
-    let res = login(app, pk(tenant), json!({"authToken": token})).await;
+    let res = app.login(pk(tenant), json!({"authToken": token})).await;
     assert_eq!(res.status, StatusCode::CREATED, "{why}: {}", res.json);
-    let res = verify(app, pk(tenant), token).await;
+    let res = app.verify(pk(tenant), token).await;
     assert_eq!(res.json["valid"], true, "{why}: verify said {}", res.json);
 }
 
@@ -297,12 +295,12 @@ async fn sandbox_session(app: &TestApp) -> (Value, Value) {
     )
     .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.json);
-    let res = login(
-        app,
-        pk(&tenant),
-        json!({"authToken": "-", "rawLoginData": {"name": "a"}}),
-    )
-    .await;
+    let res = app
+        .login(
+            pk(&tenant),
+            json!({"authToken": "-", "rawLoginData": {"name": "a"}}),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
     (tenant, res.json)
 }
@@ -347,7 +345,7 @@ async fn refresh_and_login_tokens_are_not_access_tokens() {
     assert!(claims.get("client_id").is_none() && claims.get("scope").is_none());
 
     for (what, token) in [("refresh", refresh_token), ("login", login_token)] {
-        let res = verify(&app, pk(&tenant), token).await;
+        let res = app.verify(pk(&tenant), token).await;
         assert_eq!(
             res.json["valid"], false,
             "{what} verified as access: {}",
@@ -364,14 +362,14 @@ async fn refresh_and_login_tokens_are_not_access_tokens() {
         res.error(StatusCode::UNAUTHORIZED);
     }
     // Nor the reverse: an access token does not refresh.
-    refresh(&app, pk(&tenant), access_token)
+    app.refresh(pk(&tenant), access_token)
         .await
         .error(StatusCode::UNAUTHORIZED);
-    refresh(&app, pk(&tenant), login_token)
+    app.refresh(pk(&tenant), login_token)
         .await
         .error(StatusCode::UNAUTHORIZED);
     assert_eq!(
-        refresh(&app, pk(&tenant), refresh_token).await.status,
+        app.refresh(pk(&tenant), refresh_token).await.status,
         StatusCode::CREATED
     );
 }
@@ -414,7 +412,7 @@ async fn an_access_token_just_past_its_expiry_is_refused_everywhere() {
         token::sign(&keys, token::Kind::Access, &claims).unwrap()
     };
     let late = expired_by(20);
-    let res = verify(&app, pk(&tenant), &late).await;
+    let res = app.verify(pk(&tenant), &late).await;
     assert_eq!(res.json["valid"], false, "{}", res.json);
     app.send(
         Method::PUT,
@@ -425,7 +423,7 @@ async fn an_access_token_just_past_its_expiry_is_refused_everywhere() {
     .await
     .error(StatusCode::UNAUTHORIZED);
     let just = expired_by(1);
-    assert_eq!(verify(&app, pk(&tenant), &just).await.json["valid"], true);
+    assert_eq!(app.verify(pk(&tenant), &just).await.json["valid"], true);
 }
 
 // 8. `/auth/verify` judges provider tokens by exactly the rules of `/auth/token`.
@@ -624,7 +622,7 @@ async fn a_json_array_body_is_refused_everywhere() {
     }
     // The refresh token was not consumed by the refused request.
     assert_eq!(
-        refresh(&app, pk(&tenant), pair["refreshToken"].as_str().unwrap())
+        app.refresh(pk(&tenant), pair["refreshToken"].as_str().unwrap())
             .await
             .status,
         StatusCode::CREATED
@@ -650,18 +648,12 @@ async fn answers_with_tokens_or_secrets_are_not_stored_by_caches() {
         json!({"allowJWTForUnauthenticatedUsers": true}),
     )
     .await;
-    let pair = login(
-        &app,
-        pk(&tenant),
-        json!({"authToken": "-", "rawLoginData": {}}),
-    )
-    .await;
-    let refreshed = refresh(
-        &app,
-        pk(&tenant),
-        pair.json["refreshToken"].as_str().unwrap(),
-    )
-    .await;
+    let pair = app
+        .login(pk(&tenant), json!({"authToken": "-", "rawLoginData": {}}))
+        .await;
+    let refreshed = app
+        .refresh(pk(&tenant), pair.json["refreshToken"].as_str().unwrap())
+        .await;
     let login_token = app
         .get("/tenants/login-token", &[("x-project-key", pk(&tenant))])
         .await;
@@ -727,7 +719,9 @@ async fn deployed_jwks_uris_embedding_internal_addresses_are_refused() {
 async fn sessions_end_with_the_configuration_that_allowed_them(app: TestApp) {
     // Sandbox sessions end when unauthenticated users are no longer allowed.
     let (tenant, pair) = sandbox_session(&app).await;
-    let first = refresh(&app, pk(&tenant), pair["refreshToken"].as_str().unwrap()).await;
+    let first = app
+        .refresh(pk(&tenant), pair["refreshToken"].as_str().unwrap())
+        .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.json);
     let current = first.json["refreshToken"].as_str().unwrap().to_owned();
     update(
@@ -736,7 +730,7 @@ async fn sessions_end_with_the_configuration_that_allowed_them(app: TestApp) {
         json!({"allowJWTForUnauthenticatedUsers": false}),
     )
     .await;
-    refresh(&app, pk(&tenant), &current)
+    app.refresh(pk(&tenant), &current)
         .await
         .error(StatusCode::UNAUTHORIZED);
     // …and stay ended (revoked) when they are allowed again.
@@ -746,7 +740,7 @@ async fn sessions_end_with_the_configuration_that_allowed_them(app: TestApp) {
         json!({"allowJWTForUnauthenticatedUsers": true}),
     )
     .await;
-    refresh(&app, pk(&tenant), &current)
+    app.refresh(pk(&tenant), &current)
         .await
         .error(StatusCode::UNAUTHORIZED);
 
@@ -760,12 +754,12 @@ async fn sessions_end_with_the_configuration_that_allowed_them(app: TestApp) {
         }]})
     };
     let open = || async {
-        let res = login(
-            &app,
-            pk(&tenant),
-            json!({"authToken": issuer.token(&issuer.claims("alice", AUD))}),
-        )
-        .await;
+        let res = app
+            .login(
+                pk(&tenant),
+                json!({"authToken": issuer.token(&issuer.claims("alice", AUD))}),
+            )
+            .await;
         assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
         res.json["refreshToken"].as_str().unwrap().to_owned()
     };
@@ -778,7 +772,7 @@ async fn sessions_end_with_the_configuration_that_allowed_them(app: TestApp) {
         provider(both_keys, "new-aud", json!(["user", "business"])),
     )
     .await;
-    let res = refresh(&app, pk(&tenant), &kept).await;
+    let res = app.refresh(pk(&tenant), &kept).await;
     assert_eq!(res.status, StatusCode::CREATED, "same issuer: {}", res.json);
 
     update(&app, &tenant, provider(issuer.jwks(), AUD, json!(["user"]))).await;
@@ -789,18 +783,18 @@ async fn sessions_end_with_the_configuration_that_allowed_them(app: TestApp) {
         provider(issuer.jwks(), AUD, json!(["business"])),
     )
     .await;
-    refresh(&app, pk(&tenant), &dropped)
+    app.refresh(pk(&tenant), &dropped)
         .await
         .error(StatusCode::UNAUTHORIZED);
 
     update(&app, &tenant, provider(issuer.jwks(), AUD, json!(["user"]))).await;
     let removed = open().await;
     update(&app, &tenant, json!({"identityProviders": []})).await;
-    refresh(&app, pk(&tenant), &removed)
+    app.refresh(pk(&tenant), &removed)
         .await
         .error(StatusCode::UNAUTHORIZED);
     update(&app, &tenant, provider(issuer.jwks(), AUD, json!(["user"]))).await;
-    refresh(&app, pk(&tenant), &removed)
+    app.refresh(pk(&tenant), &removed)
         .await
         .error(StatusCode::UNAUTHORIZED);
 }
@@ -834,7 +828,7 @@ async fn ending_a_disallowed_session_costs_one_dynamodb_call() {
     app.get("/tenants/me", &[("x-project-key", pk(&tenant))])
         .await;
     calls.take();
-    refresh(&app, pk(&tenant), token)
+    app.refresh(pk(&tenant), token)
         .await
         .error(StatusCode::UNAUTHORIZED);
     assert_eq!(calls.take(), 1, "one write: the revocation");
@@ -859,7 +853,7 @@ async fn refresh_tokens_outlive_a_local_key_rotation_and_the_internal_key_rotate
     let (old_header, _) = unverified(old_refresh);
 
     pers::keys::LocalKeySource::rotate(&key_file, SigningAlgorithm::Es256).unwrap();
-    let rotated = refresh(&app, pk(&tenant), old_refresh).await;
+    let rotated = app.refresh(pk(&tenant), old_refresh).await;
     assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.json);
     let (new_header, _) = unverified(rotated.json["refreshToken"].as_str().unwrap());
     assert_ne!(
@@ -873,16 +867,13 @@ async fn refresh_tokens_outlive_a_local_key_rotation_and_the_internal_key_rotate
         pair["accessToken"].as_str().unwrap(),
         tenant["jwt"].as_str().unwrap(),
     ] {
-        assert_eq!(verify(&app, pk(&tenant), token).await.json["valid"], true);
+        assert_eq!(app.verify(pk(&tenant), token).await.json["valid"], true);
     }
     let (access_header, _) = unverified(rotated.json["accessToken"].as_str().unwrap());
     assert_eq!(access_header["kid"], keys.signing().kid());
-    let again = refresh(
-        &app,
-        pk(&tenant),
-        rotated.json["refreshToken"].as_str().unwrap(),
-    )
-    .await;
+    let again = app
+        .refresh(pk(&tenant), rotated.json["refreshToken"].as_str().unwrap())
+        .await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.json);
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use pers::keys::{KeyMaterial, KeySet, SecretsManagerKeySource, SigningAlgorithm, SigningKey};
 use pers::token::{self, AccessClaims};
-use pers_tests::{TestApp, TestIssuer, verify};
+use pers_tests::{TestApp, TestIssuer};
 use serde_json::{Value, json};
 
 fn pk(tenant: &Value) -> &str {
@@ -23,13 +23,13 @@ async fn our_access_tokens_verify_for_their_own_tenant_only() {
     let app = TestApp::embedded();
     let a = app.create_tenant(json!({"projectName": "A"})).await;
     let b = app.create_tenant(json!({"projectName": "B"})).await;
-    let res = verify(&app, pk(&a), jwt(&a)).await;
+    let res = app.verify(pk(&a), jwt(&a)).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.json["valid"], true, "{}", res.json);
     assert_eq!(res.json["payload"]["tenantId"], a["id"]);
     assert_eq!(res.json["errorMessage"], Value::Null);
 
-    let res = verify(&app, pk(&b), jwt(&a)).await;
+    let res = app.verify(pk(&b), jwt(&a)).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.json["valid"], false);
     assert_eq!(res.json["payload"], Value::Null);
@@ -71,7 +71,7 @@ async fn a_bad_token_is_an_answer_never_a_4xx() {
         ("empty", String::new()),
         ("tampered signature", tampered),
     ] {
-        let res = verify(&app, pk(&t), &token).await;
+        let res = app.verify(pk(&t), &token).await;
         assert_eq!(res.status, StatusCode::OK, "{case}");
         assert_eq!(res.json["valid"], false, "{case}: {}", res.json);
         assert!(res.json["errorMessage"].is_string(), "{case}");
@@ -84,7 +84,7 @@ async fn a_bad_token_is_an_answer_never_a_4xx() {
     )
     .await
     .error(StatusCode::BAD_REQUEST);
-    verify(&app, "pk_live_unknown", jwt(&t))
+    app.verify("pk_live_unknown", jwt(&t))
         .await
         .error(StatusCode::UNAUTHORIZED);
 }
@@ -105,10 +105,14 @@ async fn tokens_of_a_trusted_provider_verify_through_the_provider() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK);
-    let res = verify(&app, pk(&t), &idp.token(&idp.claims("alice", "app"))).await;
+    let res = app
+        .verify(pk(&t), &idp.token(&idp.claims("alice", "app")))
+        .await;
     assert_eq!(res.json["valid"], true, "{}", res.json);
     assert_eq!(res.json["payload"]["sub"], "alice");
-    let res = verify(&app, pk(&t), &idp.token(&idp.claims("alice", "other-app"))).await;
+    let res = app
+        .verify(pk(&t), &idp.token(&idp.claims("alice", "other-app")))
+        .await;
     assert_eq!(res.json["valid"], false);
 }
 
@@ -150,9 +154,9 @@ async fn verification_makes_no_storage_call_on_the_warm_path() {
     let (store, calls) = moto.counted_dynamo_store().await;
     let app = TestApp::with_store(Arc::new(store));
     let t = app.create_tenant(json!({"projectName": "Count"})).await;
-    assert_eq!(verify(&app, pk(&t), jwt(&t)).await.json["valid"], true);
+    assert_eq!(app.verify(pk(&t), jwt(&t)).await.json["valid"], true);
     calls.take();
-    let res = verify(&app, pk(&t), jwt(&t)).await;
+    let res = app.verify(pk(&t), jwt(&t)).await;
     assert_eq!(res.json["valid"], true);
     assert_eq!(
         calls.take(),
@@ -202,7 +206,7 @@ async fn a_token_signed_by_a_key_rotated_in_elsewhere_verifies_after_one_reload(
         &claims,
     )
     .unwrap();
-    let res = verify(&app, pk(&t), &signed_elsewhere).await;
+    let res = app.verify(pk(&t), &signed_elsewhere).await;
     assert_eq!(res.json["valid"], true, "{}", res.json);
 }
 

@@ -167,53 +167,6 @@ impl TestApp {
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         self.send(Method::GET, path, headers, None).await
     }
-
-    /// Creates a tenant through the API and returns the creation answer.
-    pub async fn create_tenant(&self, body: Value) -> Value {
-        let res = self
-            .send(
-                Method::POST,
-                "/tenants",
-                &[("x-api-key", PLATFORM_KEY)],
-                Some(body),
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
-        res.json
-    }
-}
-
-/// `POST /auth/token` with a project key.
-pub async fn login(app: &TestApp, pk: &str, body: Value) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/token",
-        &[("x-project-key", pk)],
-        Some(body),
-    )
-    .await
-}
-
-/// `POST /auth/refresh` with a project key.
-pub async fn refresh(app: &TestApp, pk: &str, refresh_token: &str) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/refresh",
-        &[("x-project-key", pk)],
-        Some(serde_json::json!({"refreshToken": refresh_token})),
-    )
-    .await
-}
-
-/// `POST /auth/verify` with a project key.
-pub async fn verify(app: &TestApp, pk: &str, token: &str) -> Response {
-    app.send(
-        Method::POST,
-        "/auth/verify",
-        &[("x-project-key", pk)],
-        Some(serde_json::json!({"authToken": token})),
-    )
-    .await
 }
 
 pub struct Response {

@@ -5,6 +5,9 @@
 //! - [`moto`]: the moto server, SDK config and clients, the template's resources, the
 //!   DynamoDB call counter;
 //! - [`app`]: [`TestApp`], the router in process, and its [`Response`];
+//! - [`endpoints`]: one [`TestApp`] method per endpoint (`app.login(pk, body)`, …);
+//! - [`tokens`]: the claims of the app's tokens and tokens signed by its key, the one
+//!   place the tests reach the product's token API through a [`TestApp`];
 //! - [`providers`]: [`TestIssuer`] and [`JwksServer`], identity providers of our own;
 //! - [`geoip`]: the test GeoIP database;
 //! - [`fault`], [`runtime_api`]: the fault harness and the Lambda Runtime API.
@@ -13,13 +16,16 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 pub mod app;
+pub mod endpoints;
 pub mod fault;
 pub mod geoip;
 pub mod moto;
 pub mod providers;
 pub mod runtime_api;
+pub mod tokens;
 
-pub use app::{Response, TestApp, login, refresh, settings, verify};
+pub use app::{Response, TestApp, settings};
+pub use endpoints::bearer;
 pub use fault::{Fault, FaultProxy, ThrottleError, Throttler, moto_addr};
 pub use geoip::{GEOIP_COUNTRY_ONLY, GEOIP_LONDON, write_geoip_database};
 pub use moto::{
