@@ -45,14 +45,10 @@ async fn our_access_tokens_verify_for_their_own_tenant_only() {
 async fn a_bad_token_is_an_answer_never_a_4xx() {
     let app = TestApp::embedded();
     let t = app.create_tenant(json!({"projectName": "A"})).await;
-    let keys = app.state.keys.key_set().await.unwrap();
-    let mut expired: AccessClaims =
-        token::verify_access(&keys, &app.state.settings, jwt(&t)).unwrap();
+    let mut expired: AccessClaims = app.access_claims(jwt(&t)).await;
     expired.exp = pers::now_unix() - 3600;
-    let expired = token::sign(&keys, token::Kind::Access, &expired).unwrap();
-    let login = app
-        .get("/tenants/login-token", &[("x-project-key", pk(&t))])
-        .await;
+    let expired = app.sign_access(&expired).await;
+    let login = app.login_token(pk(&t)).await;
     let stranger = TestIssuer::new("https://stranger.example", SigningAlgorithm::Es256);
     let mut tampered = jwt(&t).to_owned();
     tampered.pop();
@@ -94,15 +90,9 @@ async fn tokens_of_a_trusted_provider_verify_through_the_provider() {
     let app = TestApp::embedded();
     let t = app.create_tenant(json!({"projectName": "P"})).await;
     let idp = TestIssuer::new("https://idp.example", SigningAlgorithm::EdDsa);
-    let auth = format!("Bearer {}", jwt(&t));
     let providers = json!([{"issuer": idp.issuer, "jwks": idp.jwks(), "audience": "app", "authTypes": ["user"]}]);
     let res = app
-        .send(
-            Method::PUT,
-            "/tenants",
-            &[("authorization", &auth)],
-            Some(json!({"identityProviders": providers})),
-        )
+        .update_tenant(jwt(&t), json!({"identityProviders": providers}))
         .await;
     assert_eq!(res.status, StatusCode::OK);
     let res = app
@@ -119,7 +109,7 @@ async fn tokens_of_a_trusted_provider_verify_through_the_provider() {
 #[tokio::test]
 async fn the_jwks_publishes_public_keys_with_kid_alg_and_use() {
     let app = TestApp::embedded();
-    let res = app.get("/.well-known/jwks.json", &[]).await;
+    let res = app.jwks().await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.headers["cache-control"], "public, max-age=300");
     let keys = res.json["keys"].as_array().unwrap();
@@ -136,7 +126,7 @@ async fn the_jwks_publishes_public_keys_with_kid_alg_and_use() {
             );
         }
     }
-    let doc = app.get("/.well-known/openid-configuration", &[]).await;
+    let doc = app.discovery().await;
     assert_eq!(doc.json["issuer"], "http://127.0.0.1:3000");
     assert_eq!(
         doc.json["jwks_uri"],
@@ -196,10 +186,8 @@ async fn a_token_signed_by_a_key_rotated_in_elsewhere_verifies_after_one_reload(
         .send()
         .await
         .unwrap();
-    let ours = app.state.keys.key_set().await.unwrap();
-    let mut claims: AccessClaims =
-        token::verify_access(&ours, &app.state.settings, jwt(&t)).unwrap();
-    claims.jti = token::new_id();
+    let mut claims: AccessClaims = app.access_claims(jwt(&t)).await;
+    claims.jti = pers_tests::unique();
     let signed_elsewhere = token::sign(
         &KeySet::new(SigningKey::from_material(&next).unwrap(), vec![]),
         token::Kind::Access,
@@ -233,16 +221,7 @@ async fn pyjwt_accepts_our_access_tokens_knowing_only_the_issuer() {
     let t = app.create_tenant(json!({"projectName": "Interop"})).await;
     let stranger = TestIssuer::new(&issuer, SigningAlgorithm::Rs256);
     let mut header = stranger.header();
-    header.kid = app
-        .state
-        .keys
-        .key_set()
-        .await
-        .unwrap()
-        .signing()
-        .kid()
-        .to_owned()
-        .into();
+    header.kid = app.key_set().await.signing().kid().to_owned().into();
     let forged = stranger.sign(
         &header,
         &json!({"iss": issuer, "aud": issuer, "sub": "x", "exp": pers::now_unix() + 60}),
