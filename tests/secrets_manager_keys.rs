@@ -54,11 +54,11 @@ fn refresh_token(keys: &KeySet) -> String {
 }
 
 fn refreshes(keys: &KeySet, jwt: &str) -> Result<RefreshClaims, TokenError> {
-    token::verify(keys, &pers_tests::settings(), token::Kind::Refresh, jwt)
+    token::verify(keys, &pers_tests::settings(), jwt, pers::now_unix())
 }
 
 fn verifies(keys: &KeySet, jwt: &str) -> Result<AccessClaims, TokenError> {
-    token::verify_access(keys, &pers_tests::settings(), jwt)
+    token::verify(keys, &pers_tests::settings(), jwt, pers::now_unix())
 }
 
 async fn step(sm: &Client, token: &str, step: RotationStep) {

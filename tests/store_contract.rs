@@ -1,36 +1,23 @@
 //! One contract, two stores: every case runs on the embedded store and on DynamoDB (the
 //! real API, served by moto on 127.0.0.1).
 
-use pers::domain::{ApiKeyEntry, KeyHash, KeyKind, Tenant, TenantId, WalletManagementType};
+use pers::domain::{
+    ApiKeyEntry, KeyHash, KeyKind, ProviderAlgorithm, Tenant, TenantId, TenantKeys,
+    WalletManagementType,
+};
 use pers::store::{Store, StoreError};
 use time::OffsetDateTime;
 
 fn tenant(name: &str) -> Tenant {
-    let id = TenantId::generate();
-    Tenant {
-        id,
-        project_name: name.into(),
-        acronym: "T".into(),
-        created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-        project_description: Some("a description".into()),
-        project_website: None,
-        project_email: Some("ops@example.com".into()),
-        project_image_url: None,
-        project_api_key: format!("pk_live_{}", pers::token::new_id()),
-        testnet_project_api_key: format!("pk_test_{}", pers::token::new_id()),
-        stripe_api_key: None,
-        stripe_webhook_secret: None,
-        stripe_publishable_key: None,
-        login_token: None,
-        allow_jwt_for_unauthenticated_users: false,
-        firebase_tenant_id: None,
-        infura_api_key: None,
-        poly_scan_api_key: None,
-        default_wallet_management_type: WalletManagementType::Custodial,
-        identity_providers: vec![],
-        api_private_key_hash: KeyHash::of(&pers::token::new_id()),
-        version: 1,
-    }
+    let mut t = Tenant::new(
+        TenantId::generate(),
+        name.into(),
+        &TenantKeys::generate(),
+        OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+    );
+    t.project_description = Some("a description".into());
+    t.project_email = Some("ops@example.com".into());
+    t
 }
 
 fn keys_of(t: &Tenant) -> Vec<ApiKeyEntry> {
@@ -156,7 +143,7 @@ async fn optional_fields_and_providers_round_trip(store: &dyn Store) {
         jwks: Some(serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "abc"}]})),
         audience: Some("app".into()),
         auth_types: vec![pers::domain::AuthType::User, pers::domain::AuthType::Tenant],
-        algorithms: Some(vec!["EdDSA".into()]),
+        algorithms: Some(vec![ProviderAlgorithm::EdDSA]),
     }];
     t.stripe_api_key = Some("sk_stripe".into());
     t.allow_jwt_for_unauthenticated_users = true;

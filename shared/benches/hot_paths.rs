@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use pers::config::Settings;
+use pers::config::{Deployment, Settings};
 use pers::domain::{AuthType, KeyHash, Network, Session, SessionOrigin, TenantId};
 use pers::http::{AppState, app};
 use pers::keys::{KeyMaterial, KeySet, LocalKeySource, SigningAlgorithm, SigningKey};
@@ -77,13 +77,8 @@ fn token_pair(c: &mut Criterion) {
     let refresh_token = token::sign(&keys, Kind::Refresh, &refresh).expect("sign");
     c.bench_function("verify refresh token HS256", |b| {
         b.iter(|| {
-            token::verify::<RefreshClaims>(
-                &keys,
-                &settings,
-                Kind::Refresh,
-                black_box(&refresh_token),
-            )
-            .expect("valid")
+            token::verify::<RefreshClaims>(&keys, &settings, black_box(&refresh_token), now)
+                .expect("valid")
         })
     });
 }
@@ -108,10 +103,14 @@ fn tokens(c: &mut Criterion) {
     }
     sign.finish();
 
+    let now = pers::now_unix();
     let mut verify = c.benchmark_group("verify access token");
     for (alg, keys, token) in &signed {
         verify.bench_function(BenchmarkId::from_parameter(alg.name()), |b| {
-            b.iter(|| token::verify_access(keys, &settings, black_box(token)).expect("valid"))
+            b.iter(|| {
+                token::verify::<AccessClaims>(keys, &settings, black_box(token), now)
+                    .expect("valid")
+            })
         });
     }
     verify.finish();
@@ -139,6 +138,7 @@ fn requests(c: &mut Criterion) {
     )
     .expect("key");
     let state = AppState::new(
+        Deployment::Lambda,
         Arc::new(store),
         Arc::new(keys),
         settings(),

@@ -13,6 +13,17 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// Where the service runs. The binary says so (the Lambda functions through
+/// [`crate::runtime`], `pers-local` itself); no setting can change it. It decides what
+/// tenants' URLs may reach ([`crate::net::Reach`]) and whether they may be plain `http`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    /// `pers-local`, on a developer's machine: its tenants are its own developer.
+    Local,
+    /// A Lambda function behind API Gateway.
+    Lambda,
+}
+
 /// How the service issues and checks its own tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -211,13 +222,6 @@ impl Settings {
                 .filter(|v| !v.trim().is_empty())
                 .map(PathBuf::from),
         })
-    }
-
-    /// Whether this is a local development server: its issuer is plain `http` (a
-    /// deployed issuer is `https`, where verifiers fetch the keys). A local server's
-    /// tenants may use `http` and loopback JWKS URIs; a deployed one's may not.
-    pub fn is_local(&self) -> bool {
-        self.issuer.starts_with("http://")
     }
 
     /// Settings from the process environment.

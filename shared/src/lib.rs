@@ -11,6 +11,7 @@ pub mod domain;
 pub mod geo;
 pub mod http;
 pub mod keys;
+pub mod net;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 
-use crate::config::{self, ConfigError, Settings};
+use crate::config::{self, ConfigError, Deployment, Settings};
 use crate::deadlines::Deadlines;
 use crate::http::AppState;
 use crate::keys::{KeyError, SecretsManagerKeySource, fetch_platform_key};
@@ -145,11 +145,15 @@ async fn build_state(table_at_init: Table, deadlines: Deadlines) -> Result<AppSt
         Ok(key) if failed.is_empty() => key,
         _ => return Err(InitError::Dependencies(failed)),
     };
-    Ok(
-        AppState::new(Arc::new(store), Arc::new(keys), settings, platform_key)
-            .with_deadlines(deadlines)
-            .with_configured_geoip()?,
+    Ok(AppState::new(
+        Deployment::Lambda,
+        Arc::new(store),
+        Arc::new(keys),
+        settings,
+        platform_key,
     )
+    .with_deadlines(deadlines)
+    .with_configured_geoip()?)
 }
 
 /// Whether a secret exists (`DescribeSecret`). Only a definite "no such secret" is

@@ -162,7 +162,8 @@ async fn deployed_a_tenants_jwks_uri_never_reaches_the_functions_own_network() {
     let token = idp.token(&idp.claims("mallory", AUD));
     let (port, connections) = connection_counter().await;
 
-    let deployed = TestApp::embedded_with(
+    let deployed = TestApp::embedded_in(
+        pers::config::Deployment::Lambda,
         pers::config::Settings::from_lookup(|_| None, Some("https://auth.example.com".into()))
             .unwrap(),
     );

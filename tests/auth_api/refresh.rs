@@ -101,11 +101,13 @@ async fn the_parent_after_the_grace_interval_revokes() {
         Some("http://127.0.0.1:3000".into()),
     )
     .unwrap();
-    let w = world_on(TestApp::embedded_with(settings)).await;
+    // The app's clock, moved past the interval rather than slept through.
+    let clock = std::sync::Arc::new(pers::token::ManualClock::starting_now());
+    let w = world_on(TestApp::embedded_with(settings).with_clock(clock.clone())).await;
     let t0 = w.login_as("alice").await;
     let t1 = w.refresh(token_of(&t0, "refreshToken")).await;
     assert_eq!(t1.status, StatusCode::CREATED);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    clock.advance(2);
     w.refresh(token_of(&t0, "refreshToken"))
         .await
         .error(StatusCode::UNAUTHORIZED);

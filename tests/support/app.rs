@@ -7,12 +7,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use pers::config::Settings;
+use pers::config::{Deployment, Settings};
 use pers::deadlines::Deadlines;
 use pers::domain::KeyHash;
+use pers::geo::GeoIp;
 use pers::http::AppState;
 use pers::keys::{KeySource, LocalKeySource, SigningAlgorithm};
 use pers::store::{EmbeddedStore, Store};
+use pers::token::Clock;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -52,8 +54,20 @@ impl TestApp {
         dir: tempfile::TempDir,
         settings: Settings,
     ) -> Self {
-        let state =
-            AppState::new(store, keys, settings, KeyHash::of(PLATFORM_KEY)).with_deadlines(PATIENT);
+        Self::in_deployment(Deployment::Local, store, keys, dir, settings)
+    }
+
+    /// The app as `deployment` runs it (`Local` everywhere else in the harness, whose
+    /// identity providers are servers on 127.0.0.1).
+    pub fn in_deployment(
+        deployment: Deployment,
+        store: Arc<dyn Store>,
+        keys: Arc<dyn KeySource>,
+        dir: tempfile::TempDir,
+        settings: Settings,
+    ) -> Self {
+        let state = AppState::new(deployment, store, keys, settings, KeyHash::of(PLATFORM_KEY))
+            .with_deadlines(PATIENT);
         Self {
             router: pers::http::app(state.clone()),
             state,
@@ -61,9 +75,9 @@ impl TestApp {
         }
     }
 
-    /// The same app with a request deadline of `deadlines.request`.
-    pub fn with_deadlines(self, deadlines: Deadlines) -> Self {
-        let state = self.state.with_deadlines(deadlines);
+    /// The same app with its state changed by `change`.
+    fn changed(self, change: impl FnOnce(AppState) -> AppState) -> Self {
+        let state = change(self.state);
         Self {
             router: pers::http::app(state.clone()),
             state,
@@ -71,24 +85,24 @@ impl TestApp {
         }
     }
 
-    /// The same app with the GeoIP database at `path` configured.
+    /// The same app with a request deadline of `deadlines.request`.
+    pub fn with_deadlines(self, deadlines: Deadlines) -> Self {
+        self.changed(|state| state.with_deadlines(deadlines))
+    }
+
+    /// The same app on `clock` (tests of expiry and grace intervals move it rather than
+    /// sleep).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.changed(|state| state.with_clock(clock))
+    }
+
+    /// The same app with the GeoIP database at `path`.
     pub fn with_geoip(self, path: &std::path::Path) -> Self {
-        let mut settings = (*self.state.settings).clone();
-        settings.geoip_database = Some(path.to_owned());
-        let state = AppState::new(
-            self.state.store.clone(),
-            self.state.keys.clone(),
-            settings,
-            self.state.platform_key,
-        )
-        .with_deadlines(self.state.deadlines)
-        .with_configured_geoip()
-        .expect("a usable GeoIP database");
-        Self {
-            router: pers::http::app(state.clone()),
-            state,
-            _dir: self._dir,
-        }
+        let geoip = GeoIp::open(path).expect("a usable GeoIP database");
+        self.changed(|mut state| {
+            state.geoip = Some(Arc::new(geoip));
+            state
+        })
     }
 
     /// The app on a fresh embedded store.
@@ -98,6 +112,12 @@ impl TestApp {
 
     /// The app on a fresh embedded store, with a local ES256 key, under `settings`.
     pub fn embedded_with(settings: Settings) -> Self {
+        Self::embedded_in(Deployment::Local, settings)
+    }
+
+    /// The app on a fresh embedded store, with a local ES256 key, under `settings`, as
+    /// `deployment` runs it.
+    pub fn embedded_in(deployment: Deployment, settings: Settings) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("embedded store");
         let (keys, _) = LocalKeySource::open_or_generate(
@@ -106,7 +126,7 @@ impl TestApp {
             Duration::ZERO,
         )
         .expect("local key");
-        Self::with_settings(Arc::new(store), Arc::new(keys), dir, settings)
+        Self::in_deployment(deployment, Arc::new(store), Arc::new(keys), dir, settings)
     }
 
     /// Sends a request with a raw body and returns status, headers and the JSON answer.

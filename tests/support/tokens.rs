@@ -14,26 +14,31 @@ use crate::TestApp;
 impl TestApp {
     /// The app's current key set (as its key source has it cached).
     pub async fn key_set(&self) -> Arc<KeySet> {
-        self.state.keys.key_set().await.expect("the app's key set")
+        self.state
+            .issuer
+            .key_set()
+            .await
+            .expect("the app's key set")
     }
 
     /// The claims of an access token of this app; the test fails if it does not verify.
     pub async fn access_claims(&self, token: &str) -> AccessClaims {
         let keys = self.key_set().await;
-        token::verify_access(&keys, &self.state.settings, token).expect("a valid access token")
+        token::verify(&keys, &self.state.settings, token, self.state.issuer.now())
+            .expect("a valid access token")
     }
 
     /// The claims of a refresh token of this app; the test fails if it does not verify.
     pub async fn refresh_claims(&self, token: &str) -> RefreshClaims {
         let keys = self.key_set().await;
-        token::verify(&keys, &self.state.settings, token::Kind::Refresh, token)
+        token::verify(&keys, &self.state.settings, token, self.state.issuer.now())
             .expect("a valid refresh token")
     }
 
     /// The claims of a login token of this app; the test fails if it does not verify.
     pub async fn login_claims(&self, token: &str) -> LoginClaims {
         let keys = self.key_set().await;
-        token::verify(&keys, &self.state.settings, token::Kind::Login, token)
+        token::verify(&keys, &self.state.settings, token, self.state.issuer.now())
             .expect("a valid login token")
     }
 

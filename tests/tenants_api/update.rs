@@ -2,6 +2,7 @@
 //! providers that cannot shadow built-in ones, hide a typo or point inward.
 
 use axum::http::{Method, StatusCode};
+use pers::config::{Deployment, Settings};
 use pers::token::AccessClaims;
 use pers_tests::{TestApp, bearer};
 use serde_json::{Value, json};
@@ -123,7 +124,7 @@ async fn updating_needs_a_valid_tenant_admin_token() {
 /// An app whose issuer is a public https URL (as deployed), with the signer service and
 /// Firebase configured as built-in providers.
 fn deployed_app() -> TestApp {
-    let settings = pers::config::Settings::from_lookup(
+    let settings = Settings::from_lookup(
         |k| match k {
             "PERS_ISSUER" => Some("https://auth.example.com".into()),
             "PERS_SIGNER_ISSUER" => Some("https://signer.pers.example".into()),
@@ -134,7 +135,7 @@ fn deployed_app() -> TestApp {
         None,
     )
     .unwrap();
-    TestApp::embedded_with(settings)
+    TestApp::embedded_in(Deployment::Lambda, settings)
 }
 
 #[tokio::test]
@@ -223,4 +224,31 @@ async fn identity_providers_cannot_shadow_built_in_ones_or_hide_a_typo() {
         json!([provider("https://securetoken.google.com/tenant-app")]),
         "refused updates changed nothing"
     );
+}
+
+/// The binary says where it runs; the issuer's scheme does not. A Lambda function with a
+/// plain-http issuer (a test stand, a misconfiguration) still refuses internal JWKS URIs,
+/// and `pers-local` behind an https issuer (a tunnel) still lets its developer use one.
+#[tokio::test]
+async fn the_deployment_not_the_issuer_decides_where_a_jwks_uri_may_point() {
+    let loopback = json!({"identityProviders": [{
+        "issuer": "https://idp.example", "jwksUri": "http://127.0.0.1:9001/jwks.json",
+        "authTypes": ["user"]
+    }]});
+    let issuer = |url: &str| Settings::from_lookup(|_| None, Some(url.into())).unwrap();
+    let lambda = TestApp::embedded_in(Deployment::Lambda, issuer("http://127.0.0.1:3000"));
+    let t = lambda.create_tenant(json!({"projectName": "Stand"})).await;
+    let res = lambda
+        .update_tenant(t["jwt"].as_str().unwrap(), loopback.clone())
+        .await;
+    assert!(
+        res.error(StatusCode::BAD_REQUEST)
+            .contains("identityProviders[0].jwksUri")
+    );
+    let local = TestApp::embedded_in(Deployment::Local, issuer("https://dev.example"));
+    let t = local.create_tenant(json!({"projectName": "Tunnel"})).await;
+    let res = local
+        .update_tenant(t["jwt"].as_str().unwrap(), loopback)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.json);
 }

@@ -2,7 +2,7 @@
 //! verify, no JWKS URI that embeds or stands for an internal address (defects 4, 13).
 
 use axum::http::StatusCode;
-use pers::config::Settings;
+use pers::config::{Deployment, Settings};
 use pers::keys::SigningAlgorithm;
 use pers_tests::{TestApp, TestIssuer};
 use serde_json::{Value, json};
@@ -68,7 +68,7 @@ async fn an_unusable_inline_jwks_is_refused_naming_it() {
 async fn deployed_jwks_uris_embedding_internal_addresses_are_refused() {
     let settings =
         Settings::from_lookup(|_| None, Some("https://auth.example.com".into())).unwrap();
-    let app = TestApp::embedded_with(settings);
+    let app = TestApp::embedded_in(Deployment::Lambda, settings);
     let tenant = app.create_tenant(json!({"projectName": "SSRF"})).await;
     for host in [
         "[64:ff9b::7f00:1]",

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use pers::BoxError;
-use pers::config::{ConfigError, Settings};
+use pers::config::{ConfigError, Deployment, Settings};
 use pers::deadlines::Deadlines;
 use pers::domain::{KeyHash, generate_api_key};
 use pers::http::{AppState, app};
@@ -129,8 +129,14 @@ async fn run() -> Result<(), BoxError> {
     };
 
     let issuer = settings.issuer.clone();
-    let state =
-        AppState::new(store, Arc::new(keys), settings, platform_key).with_configured_geoip()?;
+    let state = AppState::new(
+        Deployment::Local,
+        store,
+        Arc::new(keys),
+        settings,
+        platform_key,
+    )
+    .with_configured_geoip()?;
     println!("pers-local listening on http://{addr} (issuer {issuer})");
     if let Some(key) = shown {
         // The operator asked for no key, so this one exists only in this process:

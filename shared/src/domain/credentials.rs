@@ -98,6 +98,55 @@ pub fn generate_api_key(prefix: &str) -> SecretString {
     SecretString::from(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
+/// The three keys of a new tenant, generated together: two publishable project keys
+/// (kept in the tenant) and the `apiPrivateKey`, shown once and stored only as a hash.
+pub struct TenantKeys {
+    project: SecretString,
+    testnet_project: SecretString,
+    private: SecretString,
+}
+
+impl TenantKeys {
+    pub fn generate() -> Self {
+        Self {
+            project: generate_api_key("pk_live_"),
+            testnet_project: generate_api_key("pk_test_"),
+            private: generate_api_key("sk_live_"),
+        }
+    }
+
+    pub fn project_key(&self) -> &str {
+        self.project.expose_secret()
+    }
+
+    pub fn testnet_project_key(&self) -> &str {
+        self.testnet_project.expose_secret()
+    }
+
+    /// The `apiPrivateKey`, to be shown once.
+    pub fn private_key(&self) -> &SecretString {
+        &self.private
+    }
+
+    pub fn private_key_hash(&self) -> KeyHash {
+        hash_secret(&self.private)
+    }
+
+    /// The lookup items of the three keys for tenant `id`.
+    pub fn entries(&self, id: &TenantId) -> [ApiKeyEntry; 3] {
+        [
+            (&self.project, KeyKind::Project),
+            (&self.testnet_project, KeyKind::TestnetProject),
+            (&self.private, KeyKind::Private),
+        ]
+        .map(|(key, kind)| ApiKeyEntry {
+            hash: hash_secret(key),
+            tenant_id: id.clone(),
+            kind,
+        })
+    }
+}
+
 /// Convenience for places that must hash a secret they hold.
 pub fn hash_secret(secret: &SecretString) -> KeyHash {
     KeyHash::of(secret.expose_secret())

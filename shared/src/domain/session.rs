@@ -4,7 +4,39 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{AuthType, Network, TenantId};
+use super::{Network, TenantId};
+
+/// The kind of session a caller asks for at `POST /auth/token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    User,
+    Business,
+    Tenant,
+    System,
+    External,
+}
+
+impl AuthType {
+    pub const ALL: [Self; 5] = [
+        Self::User,
+        Self::Business,
+        Self::Tenant,
+        Self::System,
+        Self::External,
+    ];
+
+    /// The name clients send, as in `pers:<name>` scopes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Business => "business",
+            Self::Tenant => "tenant",
+            Self::System => "system",
+            Self::External => "external",
+        }
+    }
+}
 
 /// A PERS user id (a UUID).
 pub type UserId = String;

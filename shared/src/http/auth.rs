@@ -5,21 +5,18 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ErrorBody;
-use super::extract::{
-    API_KEY_HEADER, JsonBody, ProjectContext, ProjectKey, header_text, verify_own,
-};
+use super::extract::{API_KEY_HEADER, JsonBody, ProjectContext, ProjectKey, header_text};
 use super::{ApiError, AppState};
 use crate::domain::{
     AuthType, Identity, SandboxUser, Session, SessionOrigin, Verdict, judge_failed_rotation,
 };
-use crate::keys::KeySet;
 use crate::store::Rotation;
 use crate::token::provider::ProviderError;
-use crate::token::{self, AccessClaims, Kind, RefreshClaims};
+use crate::token::{self, RefreshClaims, Signer, TokenPair};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -50,13 +47,6 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: String,
-}
-
 impl From<ProviderError> for ApiError {
     fn from(e: ProviderError) -> Self {
         match e {
@@ -69,29 +59,6 @@ impl From<ProviderError> for ApiError {
     }
 }
 
-/// Signs the pair for the session's current generation: the access token with the
-/// published key, the refresh token with the internal one.
-fn issue_pair(
-    keys: &KeySet,
-    state: &AppState,
-    session: &Session,
-    via: SessionOrigin,
-    now: i64,
-) -> Result<TokenPair, ApiError> {
-    let s = &state.settings;
-    let access = AccessClaims::for_session(s, session, now);
-    let refresh = RefreshClaims::for_session(s, session, via, now);
-    Ok(TokenPair {
-        access_token: token::sign(keys, Kind::Access, &access)?,
-        refresh_token: token::sign(keys, Kind::Refresh, &refresh)?,
-    })
-}
-
-/// The absolute end of a session opened at `now`.
-fn session_end(state: &AppState, now: i64) -> i64 {
-    now + state.settings.refresh_token_ttl.as_secs() as i64
-}
-
 /// The PERS user behind the request, and how it signed in: a sandbox user, or the user
 /// linked to a verified provider identity.
 async fn user_for(
@@ -99,8 +66,9 @@ async fn user_for(
     ctx: &ProjectContext,
     auth_type: AuthType,
     req: TokenRequest,
-    now: i64,
+    signer: &Signer<'_>,
 ) -> Result<(String, SessionOrigin), ApiError> {
+    let now = signer.now();
     let tenant = &ctx.tenant;
     // Sandbox mode creates users without verification, so it can only ever open plain
     // user sessions: never an admin, business or system one.
@@ -120,7 +88,7 @@ async fn user_for(
             tenant_id: tenant.id.clone(),
             raw_login_data: raw,
             created_at: now,
-            expires_at: session_end(state, now),
+            expires_at: signer.session_end(),
         };
         state.store.create_sandbox_user(&user).await?;
         return Ok((user.user_id, SessionOrigin::Sandbox));
@@ -130,7 +98,7 @@ async fn user_for(
     }
     let verified = state
         .providers
-        .verify(tenant, auth_type, &req.auth_token)
+        .verify(tenant, auth_type, &req.auth_token, now)
         .await?;
     let via = SessionOrigin::Provider {
         issuer: verified.issuer.clone(),
@@ -177,9 +145,9 @@ async fn exchange(
     let auth_type = req.auth_type.unwrap_or(AuthType::User);
     require_private_key_for_system(auth_type, &ctx, &headers)?;
     // Keys first: if they are unavailable, nothing is written.
-    let keys = state.keys.key_set().await?;
-    let now = crate::now_unix();
-    let (user_id, via) = user_for(&state, &ctx, auth_type, req, now).await?;
+    let signer = state.issuer.signer().await?;
+    let now = signer.now();
+    let (user_id, via) = user_for(&state, &ctx, auth_type, req, &signer).await?;
     let session = Session {
         session_id: token::new_id(),
         tenant_id: ctx.tenant.id.clone(),
@@ -190,12 +158,12 @@ async fn exchange(
         rotated_at: now,
         revoked: false,
         created_at: now,
-        expires_at: session_end(&state, now),
+        expires_at: signer.session_end(),
     };
     state.store.create_session(&session).await?;
     Ok((
         StatusCode::CREATED,
-        Json(issue_pair(&keys, &state, &session, via, now)?),
+        Json(signer.session_pair(&session, via)?),
     ))
 }
 
@@ -267,10 +235,12 @@ async fn refresh(
     headers: HeaderMap,
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<(StatusCode, Json<TokenPair>), ApiError> {
-    let claims: RefreshClaims = verify_own(&state, Kind::Refresh, &req.refresh_token)
+    let claims: RefreshClaims = state
+        .issuer
+        .verify(&req.refresh_token)
         .await?
         .map_err(|_| ApiError::Unauthorized(BAD_REFRESH))?;
-    let keys = state.keys.key_set().await?;
+    let signer = state.issuer.signer().await?;
     if claims.tenant_id != ctx.tenant.id {
         return Err(ApiError::Unauthorized(BAD_REFRESH));
     }
@@ -284,7 +254,7 @@ async fn refresh(
             "the tenant no longer allows this session; sign in again",
         ));
     }
-    let now = crate::now_unix();
+    let now = signer.now();
     let rotation = state
         .store
         .rotate_session(&claims.sid, &ctx.tenant.id, claims.generation, now)
@@ -314,6 +284,6 @@ async fn refresh(
     };
     Ok((
         StatusCode::CREATED,
-        Json(issue_pair(&keys, &state, &session, claims.via, now)?),
+        Json(signer.session_pair(&session, claims.via)?),
     ))
 }

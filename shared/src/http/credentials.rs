@@ -16,10 +16,11 @@ use axum::response::Response;
 
 use super::extract::{
     API_KEY_HEADER, PROJECT_KEY_HEADER, Resolved, bearer, header_text, resolve_private_key,
-    resolve_project_key, verify_own_access,
+    resolve_project_key,
 };
 use super::{ApiError, AppState};
 use crate::domain::TenantId;
+use crate::token::AccessClaims;
 
 /// Paths that read no credentials at all.
 fn public_document(path: &str) -> bool {
@@ -61,7 +62,7 @@ async fn presented_tenants(
         resolved.project = Some(ctx);
     }
     if let Some(Ok(token)) = bearer(headers) {
-        let verdict = verify_own_access(state, token).await?;
+        let verdict = state.issuer.verify::<AccessClaims>(token).await?;
         if let Ok(claims) = &verdict {
             tenants.push(claims.tenant_id.clone());
         }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, AppState};
 use crate::domain::{AuthType, KeyHash, KeyKind, Network, Tenant, TenantId};
-use crate::token::{self, AccessClaims, Kind, TokenError};
+use crate::token::{AccessClaims, TokenError};
 
 pub const PROJECT_KEY_HEADER: &str = "x-project-key";
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -224,39 +224,6 @@ pub fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
 
 const BAD_TOKEN: &str = "missing, invalid or expired bearer token";
 
-/// Verifies one of our own tokens of `kind`. A `kid` the cached key set lacks (a
-/// rotation another function saw first) reloads the keys once before failing. The outer
-/// error is the key store's; the inner one is the token's.
-pub async fn verify_own<T: DeserializeOwned>(
-    state: &AppState,
-    kind: Kind,
-    token: &str,
-) -> Result<Result<T, TokenError>, ApiError> {
-    let keys = state.keys.key_set().await?;
-    match token::verify(&keys, &state.settings, kind, token) {
-        Err(TokenError::UnknownKey) => {
-            let keys = state.keys.refresh().await?;
-            Ok(token::verify(&keys, &state.settings, kind, token))
-        }
-        other => Ok(other),
-    }
-}
-
-/// Verifies one of our access tokens, with the same key reload as [`verify_own`].
-pub async fn verify_own_access(
-    state: &AppState,
-    token: &str,
-) -> Result<Result<AccessClaims, TokenError>, ApiError> {
-    let keys = state.keys.key_set().await?;
-    match token::verify_access(&keys, &state.settings, token) {
-        Err(TokenError::UnknownKey) => {
-            let keys = state.keys.refresh().await?;
-            Ok(token::verify_access(&keys, &state.settings, token))
-        }
-        other => Ok(other),
-    }
-}
-
 /// Verifies a presented PERS access token, reusing the request's earlier verification
 /// when there is one.
 pub async fn verify_bearer(
@@ -266,7 +233,7 @@ pub async fn verify_bearer(
 ) -> Result<AccessClaims, ApiError> {
     let verdict = match resolved(extensions).and_then(|r| r.bearer.clone()) {
         Some(verdict) => verdict,
-        None => verify_own_access(state, token).await?,
+        None => state.issuer.verify(token).await?,
     };
     verdict.map_err(|_| ApiError::Unauthorized(BAD_TOKEN))
 }

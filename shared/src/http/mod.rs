@@ -9,6 +9,7 @@ pub mod extract;
 pub mod openapi;
 pub mod tenants;
 pub mod verify;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -18,13 +19,15 @@ use axum::extract::DefaultBodyLimit;
 pub use cache::{PROJECT_KEY_TTL, ProjectKeyCache};
 pub use error::ApiError;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Deployment, Settings};
 use crate::deadlines::Deadlines;
 use crate::domain::KeyHash;
 use crate::geo::GeoIp;
 use crate::keys::KeySource;
+use crate::net::Reach;
 use crate::store::Store;
-use crate::token::provider::{Providers, Reach};
+use crate::token::provider::Providers;
+use crate::token::{Clock, Issuer, SystemClock};
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -33,8 +36,11 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub keys: Arc<dyn KeySource>,
+    /// Mints every token and verifies our own; the one holder of the signing keys.
+    pub issuer: Issuer,
     pub settings: Arc<Settings>,
+    /// Where this runs, as the binary said: it decides what tenants' URLs may reach.
+    pub deployment: Deployment,
     /// Hash of the platform operator key that `POST /tenants` requires.
     pub platform_key: KeyHash,
     pub providers: Arc<Providers>,
@@ -47,28 +53,33 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
+        deployment: Deployment,
         store: Arc<dyn Store>,
         keys: Arc<dyn KeySource>,
         settings: Settings,
         platform_key: KeyHash,
     ) -> Self {
+        let settings = Arc::new(settings);
         Self {
             store,
-            keys,
+            issuer: Issuer::new(keys, settings.clone(), Arc::new(SystemClock)),
             providers: Arc::new(Providers::new(
                 settings.builtin_providers.clone(),
-                if settings.is_local() {
-                    Reach::Any
-                } else {
-                    Reach::PublicOnly
-                },
+                Reach::of_tenants_in(deployment),
             )),
-            settings: Arc::new(settings),
+            settings,
+            deployment,
             platform_key,
             project_keys: Arc::default(),
             geoip: None,
             deadlines: Deadlines::PRODUCTION,
         }
+    }
+
+    /// The same state on another clock (tests of expiry and grace intervals).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.issuer = self.issuer.with_clock(clock);
+        self
     }
 
     /// The same state under other deadlines (tests that load moto with bursts).

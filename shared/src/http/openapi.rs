@@ -2,12 +2,19 @@
 //! and response types; `pers-local` serves it at `GET /openapi.json`.
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
+use super::views::{
+    AdminFields, AdminTenant, ClientConfig, ClientFields, CreatedTenant, KeyedTenant,
+    NewTenantBody, ProjectFields, ProjectTenant, PublicTenant, TenantView,
+};
 use super::{auth, tenants, verify};
-use crate::domain::{AuthType, IdentityProvider, Network, TenantPatch, WalletManagementType};
+use crate::domain::{
+    AuthType, IdentityProvider, Network, ProviderAlgorithm, TenantPatch, WalletManagementType,
+};
 use crate::geo::Location;
+use crate::token::TokenPair;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,17 +43,26 @@ use crate::geo::Location;
         Network,
         WalletManagementType,
         IdentityProvider,
+        ProviderAlgorithm,
         TenantPatch,
-        TenantCreateDoc,
-        TenantDoc,
-        CreatedTenantDoc,
-        ClientConfigDoc,
+        NewTenantBody,
+        PublicTenant,
+        ClientFields,
+        ProjectFields,
+        ProjectTenant,
+        AdminFields,
+        AdminTenant,
+        TenantView,
+        KeyedTenant,
+        CreatedTenant,
+        ClientConfig,
         Location,
         auth::TokenRequest,
         auth::RefreshRequest,
-        auth::TokenPair,
+        TokenPair,
         verify::VerifyRequest,
         verify::VerifyResponse,
+        verify::Discovery,
     )),
     modifiers(&Credentials),
     tags(
@@ -88,74 +104,6 @@ impl Modify for Credentials {
             ),
         );
     }
-}
-
-/// A tenant as the API shows it. Which fields appear depends on who asks: the public
-/// level (id, projectName, acronym, createdAt, description, website, email, image), the
-/// tenant's project key (plus keys and public configuration), or its admin (everything).
-/// Fields without a value are left out.
-#[derive(serde::Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TenantDoc {
-    id: String,
-    project_name: String,
-    acronym: String,
-    #[schema(format = DateTime)]
-    created_at: String,
-    project_description: Option<String>,
-    project_website: Option<String>,
-    project_email: Option<String>,
-    project_image_url: Option<String>,
-    project_api_key: Option<String>,
-    testnet_project_api_key: Option<String>,
-    stripe_api_key: Option<String>,
-    stripe_webhook_secret: Option<String>,
-    stripe_publishable_key: Option<String>,
-    login_token: Option<String>,
-    #[serde(rename = "allowJWTForUnauthenticatedUsers")]
-    allow_jwt_for_unauthenticated_users: Option<bool>,
-    firebase_tenant_id: Option<String>,
-    infura_api_key: Option<String>,
-    poly_scan_api_key: Option<String>,
-    default_wallet_management_type: Option<WalletManagementType>,
-    identity_providers: Option<Vec<IdentityProvider>>,
-}
-
-/// The answer to `POST /tenants`: the full tenant plus two secrets shown this once.
-#[derive(serde::Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedTenantDoc {
-    #[serde(flatten)]
-    tenant: TenantDoc,
-    /// The tenant's server-side secret; stored only as a hash.
-    api_private_key: String,
-    /// A tenant-admin access token (the bootstrap credential), 24 h by default.
-    jwt: String,
-}
-
-/// The body of `POST /tenants`: `projectName`, and any other field of an update.
-#[derive(serde::Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // a schema only: the handler reads a `TenantPatch`
-pub struct TenantCreateDoc {
-    #[schema(min_length = 1, max_length = 120)]
-    project_name: String,
-    #[serde(flatten)]
-    fields: TenantPatch,
-}
-
-#[derive(serde::Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientConfigDoc {
-    project_name: String,
-    id: String,
-    stripe_publishable_key: Option<String>,
-    firebase_tenant_id: Option<String>,
-    infura_api_key: Option<String>,
-    poly_scan_api_key: Option<String>,
-    /// From CloudFront's viewer headers, else the configured GeoIP database; null
-    /// when neither knows.
-    client_ip_location: Option<Location>,
 }
 
 /// The document as JSON.

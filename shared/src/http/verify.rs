@@ -7,14 +7,14 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::ErrorBody;
-use super::extract::{JsonBody, ProjectKey, verify_own_access};
+use super::extract::{JsonBody, ProjectKey};
 use super::{ApiError, AppState};
 use crate::domain::AuthType;
 use crate::token::provider::ProviderError;
-use crate::token::{self, TokenError};
+use crate::token::{self, AccessClaims, TokenError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -61,14 +61,6 @@ impl VerifyResponse {
     }
 }
 
-const ALL_AUTH_TYPES: [AuthType; 5] = [
-    AuthType::User,
-    AuthType::Business,
-    AuthType::Tenant,
-    AuthType::System,
-    AuthType::External,
-];
-
 /// Verifies any JWT for the tenant of `x-project-key`: ours against our keys (no storage
 /// call), a trusted provider's against that provider's keys. A bad token is an answer
 /// (`valid: false`), never an error; only an unreachable dependency is (`503`).
@@ -108,7 +100,7 @@ async fn verify(
         return Ok(Json(VerifyResponse::invalid("token is malformed")));
     };
     if issuer == state.settings.issuer {
-        let answer = match verify_own_access(&state, jwt).await? {
+        let answer = match state.issuer.verify::<AccessClaims>(jwt).await? {
             Ok(claims) if claims.tenant_id != ctx.tenant.id => {
                 VerifyResponse::invalid("token belongs to another tenant")
             }
@@ -119,7 +111,7 @@ async fn verify(
         };
         return Ok(Json(answer));
     }
-    let provider = ALL_AUTH_TYPES
+    let provider = AuthType::ALL
         .iter()
         .flat_map(|t| state.providers.trusted(&ctx.tenant, *t))
         .find(|p| p.issuer == issuer);
@@ -128,7 +120,11 @@ async fn verify(
             "token issuer is not trusted by this tenant",
         )));
     };
-    match state.providers.verify_with(&provider, jwt).await {
+    match state
+        .providers
+        .verify_with(&provider, jwt, state.issuer.now())
+        .await
+    {
         Ok(verified) => Ok(Json(VerifyResponse::valid(verified.claims))),
         Err(ProviderError::Unavailable(e)) => Err(ApiError::Unavailable(e)),
         Err(e) => Ok(Json(VerifyResponse::invalid(e.to_string()))),
@@ -146,12 +142,40 @@ async fn verify(
     )
 )]
 async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let keys = state.keys.key_set().await?;
+    let keys = state.issuer.key_set().await?;
     let max_age = state.settings.key_refresh_interval.as_secs();
     Ok((
         [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
         Json(keys.jwks()),
     ))
+}
+
+/// The claims of our access tokens, as discovery names them.
+const CLAIMS: [&str; 12] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "tenantId",
+    "authType",
+    "sid",
+    "network",
+];
+
+/// The OpenID Provider Metadata (OIDC Discovery 1.0 §3) a verifier reads.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Discovery {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub response_types_supported: [&'static str; 1],
+    pub subject_types_supported: [&'static str; 1],
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    pub claims_supported: [&'static str; 12],
+    pub scopes_supported: [String; 5],
 }
 
 /// OIDC discovery: `issuer` and `jwks_uri` for OIDC-aware verifiers.
@@ -160,23 +184,23 @@ async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiErr
     path = "/.well-known/openid-configuration",
     tag = "verify",
     responses(
-        (status = 200, description = "The discovery document", body = Object),
+        (status = 200, description = "The discovery document", body = Discovery),
         (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn discovery(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let keys = state.keys.key_set().await?;
+    let keys = state.issuer.key_set().await?;
     let issuer = &state.settings.issuer;
     let max_age = state.settings.key_refresh_interval.as_secs();
-    let body = json!({
-        "issuer": issuer,
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "response_types_supported": ["token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": keys.algorithms(),
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "tenantId", "authType", "sid", "network"],
-        "scopes_supported": ALL_AUTH_TYPES.map(token::scope_of),
-    });
+    let body = Discovery {
+        issuer: issuer.clone(),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        response_types_supported: ["token"],
+        subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: keys.algorithms(),
+        claims_supported: CLAIMS,
+        scopes_supported: AuthType::ALL.map(token::scope_of),
+    };
     Ok((
         [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
         Json(body),

@@ -1,0 +1,178 @@
+//! The one place the service mints and checks its own tokens: an [`Issuer`] holds the
+//! key source, the settings and a clock. Handlers ask it for a [`Signer`] (the key set
+//! in force and one instant, taken before anything is written) and for verdicts on the
+//! tokens they are shown; they never build claims.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde::Serialize;
+
+use super::{
+    AccessClaims, Kind, LoginClaims, OwnClaims, RefreshClaims, SigningFailed, TokenError, sign,
+    verify,
+};
+use crate::config::Settings;
+use crate::domain::{Network, Session, SessionOrigin, TenantId};
+use crate::keys::{KeyError, KeySet, KeySource};
+
+/// Where the time of every token and session comes from.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        crate::now_unix()
+    }
+}
+
+/// A clock that stands still until it is moved: for tests of expiry and grace
+/// intervals that would otherwise sleep.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock showing the system's time now.
+    pub fn starting_now() -> Self {
+        Self(AtomicI64::new(crate::now_unix()))
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// An access token and a refresh token of one session, as `/auth/token` and
+/// `/auth/refresh` answer them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    /// A PERS access token (`typ: at+jwt`) for the APIs in front of which a verifier
+    /// reads our JWKS.
+    pub access_token: String,
+    /// A refresh token (`typ: refresh+jwt`), good once at `POST /auth/refresh`.
+    pub refresh_token: String,
+}
+
+/// Mints every kind of PERS token and verifies our own.
+#[derive(Clone)]
+pub struct Issuer {
+    keys: Arc<dyn KeySource>,
+    settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Issuer {
+    pub fn new(keys: Arc<dyn KeySource>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            keys,
+            settings,
+            clock,
+        }
+    }
+
+    /// The same issuer on another clock.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The key set in force (for the JWKS and discovery documents).
+    pub async fn key_set(&self) -> Result<Arc<KeySet>, KeyError> {
+        self.keys.key_set().await
+    }
+
+    /// A signer with the key set in force and the time now. Ask for it before writing
+    /// anything, so that when the keys are unavailable nothing is written.
+    pub async fn signer(&self) -> Result<Signer<'_>, KeyError> {
+        Ok(Signer {
+            keys: self.keys.key_set().await?,
+            settings: &self.settings,
+            now: self.clock.now(),
+        })
+    }
+
+    /// Verifies one of our own tokens of the kind `C` names. A `kid` the cached key set
+    /// lacks (a rotation another function saw first) reloads the keys once before
+    /// failing. The outer error is the key store's; the inner one is the token's.
+    pub async fn verify<C: OwnClaims>(
+        &self,
+        token: &str,
+    ) -> Result<Result<C, TokenError>, KeyError> {
+        let keys = self.keys.key_set().await?;
+        let now = self.clock.now();
+        match verify(&keys, &self.settings, token, now) {
+            Err(TokenError::UnknownKey) => {
+                let keys = self.keys.refresh().await?;
+                Ok(verify(&keys, &self.settings, token, now))
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+/// The key set in force and one instant: every token a request mints is signed by the
+/// same key at the same time.
+pub struct Signer<'a> {
+    keys: Arc<KeySet>,
+    settings: &'a Settings,
+    now: i64,
+}
+
+impl Signer<'_> {
+    /// The instant this signer stamps on its tokens (Unix seconds).
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// The absolute end of a session opened now.
+    pub fn session_end(&self) -> i64 {
+        self.now + self.settings.refresh_token_ttl.as_secs() as i64
+    }
+
+    /// The pair of `session`'s current generation: the access token with the published
+    /// key, the refresh token with the internal one.
+    pub fn session_pair(
+        &self,
+        session: &Session,
+        via: SessionOrigin,
+    ) -> Result<TokenPair, SigningFailed> {
+        let access = AccessClaims::for_session(self.settings, session, self.now);
+        let refresh = RefreshClaims::for_session(self.settings, session, via, self.now);
+        Ok(TokenPair {
+            access_token: sign(&self.keys, Kind::Access, &access)?,
+            refresh_token: sign(&self.keys, Kind::Refresh, &refresh)?,
+        })
+    }
+
+    /// A tenant-admin access token of `tenant` with the bootstrap lifetime.
+    pub fn tenant_admin(&self, tenant: &TenantId) -> Result<String, SigningFailed> {
+        let claims = AccessClaims::tenant_admin(self.settings, tenant, self.now);
+        sign(&self.keys, Kind::Access, &claims)
+    }
+
+    /// A login token (five minutes) bound to `tenant` and `network`.
+    pub fn login(&self, tenant: &TenantId, network: Network) -> Result<String, SigningFailed> {
+        let claims = LoginClaims::new(self.settings, tenant, network, self.now);
+        sign(&self.keys, Kind::Login, &claims)
+    }
+}
