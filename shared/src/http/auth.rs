@@ -8,7 +8,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::ErrorBody;
 use super::extract::{API_KEY_HEADER, JsonBody, ProjectContext, ProjectKey, header_text};
 use super::{ApiError, AppState};
 use crate::domain::{
@@ -128,12 +127,6 @@ async fn user_for(
     security(("projectKey" = []), ("projectKey" = [], "businessApiKey" = [])),
     responses(
         (status = 201, description = "A new session", body = TokenPair),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn exchange(
@@ -221,12 +214,6 @@ const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
     security(("projectKey" = []), ("projectKey" = [], "businessApiKey" = [])),
     responses(
         (status = 201, description = "The rotated pair", body = TokenPair),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn refresh(

@@ -1,7 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the request
 //! and response types; `pers-local` serves it at `GET /openapi.json`.
 
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
@@ -10,6 +13,7 @@ use super::views::{
     NewTenantBody, ProjectFields, ProjectTenant, PublicTenant, TenantView,
 };
 use super::{auth, tenants, verify};
+use crate::deadlines::RETRY_AFTER_SECONDS;
 use crate::domain::{
     AuthType, IdentityProvider, Network, ProviderAlgorithm, TenantPatch, WalletManagementType,
 };
@@ -64,7 +68,7 @@ use crate::token::TokenPair;
         verify::VerifyResponse,
         verify::Discovery,
     )),
-    modifiers(&Credentials),
+    modifiers(&Credentials, &CommonErrors),
     tags(
         (name = "auth", description = "Provider-token exchange and refresh rotation"),
         (name = "verify", description = "Token verification and the well-known documents"),
@@ -103,6 +107,73 @@ impl Modify for Credentials {
                     .build(),
             ),
         );
+    }
+}
+
+/// The errors the shared edge gives on any route, added to each operation that can meet
+/// them (unless it documents that status itself): a JSON body's `400`/`413`/`415`, the
+/// credentials' `401`/`403`, and the `503` of a dependency, with `Retry-After`.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::Operation;
+        let error = |description: &str, retry_after: bool| {
+            let mut response = ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            );
+            if retry_after {
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                                .minimum(Some(0)),
+                        )
+                        .description(Some(format!(
+                            "Seconds to wait before retrying ({RETRY_AFTER_SECONDS})"
+                        )))
+                        .build(),
+                );
+            }
+            response.build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations: [&mut Option<Operation>; 4] = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                let mut common = Vec::new();
+                if op.request_body.is_some() {
+                    common.push(("400", "Bad input; the message names the field", false));
+                    common.push(("413", "Body over 64 KiB", false));
+                    common.push(("415", "Body is not JSON", false));
+                }
+                if op.security.is_some() {
+                    common.push(("401", "Missing or invalid credentials", false));
+                    common.push(("403", "Credentials of different tenants", false));
+                }
+                common.push((
+                    "503",
+                    "A dependency is unreachable, not ready or too slow",
+                    true,
+                ));
+                for (status, description, retry_after) in common {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description, retry_after).into());
+                }
+            }
+        }
     }
 }
 

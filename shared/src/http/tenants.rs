@@ -54,12 +54,6 @@ enum Level {
     security(("businessApiKey" = [])),
     responses(
         (status = 201, description = "The tenant, with `apiPrivateKey` and `jwt` shown this once", body = CreatedTenant),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn create(
@@ -103,14 +97,9 @@ async fn create(
     security(("tenantAdminJWT" = [])),
     responses(
         (status = 200, description = "The tenant as its admin sees it", body = AdminTenant),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Not a tenant admin token, or credentials of different tenants", body = ErrorBody),
         (status = 404, description = "The token's tenant does not exist", body = ErrorBody),
         (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn update(
@@ -165,9 +154,6 @@ fn check_providers(state: &AppState, providers: &[IdentityProvider]) -> Result<(
     security(("projectKey" = []), ("businessApiKey" = [])),
     responses(
         (status = 200, description = "The tenant", body = KeyedTenant),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn me(
@@ -216,9 +202,6 @@ async fn me(
     security(("projectKey" = [])),
     responses(
         (status = 200, description = "The configuration", body = ClientConfig),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn client_config(
@@ -239,9 +222,6 @@ async fn client_config(
     security(("projectKey" = [])),
     responses(
         (status = 200, description = "The token, as a JSON string", body = String, content_type = "application/json"),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn login_token(
@@ -305,10 +285,7 @@ async fn level_for(
     security((), ("projectKey" = []), ("businessApiKey" = []), ("tenantAdminJWT" = [])),
     responses(
         (status = 200, description = "The tenant at the caller's level", body = TenantView),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn by_id(

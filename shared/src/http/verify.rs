@@ -3,13 +3,12 @@
 
 use axum::extract::State;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::error::ErrorBody;
 use super::extract::{JsonBody, ProjectKey};
 use super::{ApiError, AppState};
 use crate::domain::AuthType;
@@ -72,12 +71,6 @@ impl VerifyResponse {
     security(("projectKey" = [])),
     responses(
         (status = 200, description = "The verdict (a bad token is `valid: false`)", body = VerifyResponse),
-        (status = 400, description = "Bad input; the message names the field", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Credentials of different tenants", body = ErrorBody),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
 async fn verify(
@@ -138,16 +131,21 @@ async fn verify(
     tag = "verify",
     responses(
         (status = 200, description = "A JWK Set of public keys (`kid`, `alg`, `use: sig`)", body = Object),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
-async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let keys = state.issuer.key_set().await?;
+    Ok(cacheable(&state, keys.jwks()))
+}
+
+/// A public document, which verifiers may cache as long as a function keeps its keys.
+fn cacheable(state: &AppState, body: impl Serialize) -> Response {
     let max_age = state.settings.key_refresh_interval.as_secs();
-    Ok((
+    (
         [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
-        Json(keys.jwks()),
-    ))
+        Json(body),
+    )
+        .into_response()
 }
 
 /// The claims of our access tokens, as discovery names them.
@@ -185,13 +183,11 @@ pub struct Discovery {
     tag = "verify",
     responses(
         (status = 200, description = "The discovery document", body = Discovery),
-        (status = 503, description = "A dependency is unreachable, not ready or too slow", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying (5)"))),
     )
 )]
-async fn discovery(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+async fn discovery(State(state): State<AppState>) -> Result<Response, ApiError> {
     let keys = state.issuer.key_set().await?;
     let issuer = &state.settings.issuer;
-    let max_age = state.settings.key_refresh_interval.as_secs();
     let body = Discovery {
         issuer: issuer.clone(),
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
@@ -201,8 +197,5 @@ async fn discovery(State(state): State<AppState>) -> Result<impl IntoResponse, A
         claims_supported: CLAIMS,
         scopes_supported: AuthType::ALL.map(token::scope_of),
     };
-    Ok((
-        [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
-        Json(body),
-    ))
+    Ok(cacheable(&state, body))
 }
