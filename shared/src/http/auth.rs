@@ -97,7 +97,7 @@ async fn user_for(
     }
     let verified = state
         .providers
-        .verify(tenant, auth_type, &req.auth_token, now)
+        .verify(tenant, auth_type, &req.auth_token, state.issuer.clock())
         .await?;
     let via = SessionOrigin::Provider {
         issuer: verified.issuer.clone(),

@@ -115,7 +115,7 @@ async fn verify(
     };
     match state
         .providers
-        .verify_with(&provider, jwt, state.issuer.now())
+        .verify_with(&provider, jwt, state.issuer.clock())
         .await
     {
         Ok(verified) => Ok(Json(VerifyResponse::valid(verified.claims))),

@@ -96,6 +96,11 @@ impl Issuer {
         self.clock.now()
     }
 
+    /// The clock, for checks that must read it later (after a provider's JWKS fetch).
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     /// The key set in force (for the JWKS and discovery documents).
     pub async fn key_set(&self) -> Result<Arc<KeySet>, KeyError> {
         self.keys.key_set().await
@@ -118,12 +123,12 @@ impl Issuer {
         &self,
         token: &str,
     ) -> Result<Result<C, TokenError>, KeyError> {
+        // The time is read once the keys are in hand: a reload may take a while.
         let keys = self.keys.key_set().await?;
-        let now = self.clock.now();
-        match verify(&keys, &self.settings, token, now) {
+        match verify(&keys, &self.settings, token, self.clock.now()) {
             Err(TokenError::UnknownKey) => {
                 let keys = self.keys.refresh().await?;
-                Ok(verify(&keys, &self.settings, token, now))
+                Ok(verify(&keys, &self.settings, token, self.clock.now()))
             }
             other => Ok(other),
         }

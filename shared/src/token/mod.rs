@@ -150,31 +150,33 @@ pub fn sign(keys: &KeySet, kind: Kind, claims: &impl Serialize) -> Result<String
 
 /// Checks the time claims at `now` (Unix seconds) with `leeway`: `exp` required and not
 /// past, `nbf` (if present) reached, `iat` (required when `iat_required`) not in the
-/// future. Read from the JSON, so that the time is the caller's clock, not the library's.
+/// future. Each must be a whole number of seconds from 0, as jsonwebtoken reads them.
+/// Read from the JSON, so that the time is the caller's clock, not the library's.
 pub(crate) fn check_times(
     claims: &Value,
     now: i64,
     leeway: u64,
     iat_required: bool,
 ) -> Result<(), TokenError> {
-    let leeway = leeway as f64;
-    let now = now as f64;
-    let exp = claims["exp"].as_f64().ok_or(TokenError::MissingClaim)?;
+    let (now, leeway) = (i128::from(now), i128::from(leeway));
+    let read = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .map(|t| Some(i128::from(t)))
+            .ok_or(TokenError::Malformed),
+    };
+    let exp = read("exp")?.ok_or(TokenError::MissingClaim)?;
     if exp + leeway < now {
         return Err(TokenError::Expired);
     }
-    match claims.get("nbf").map(Value::as_f64) {
-        None => {}
-        Some(Some(nbf)) if nbf <= now + leeway => {}
-        Some(Some(_)) => return Err(TokenError::NotYetValid),
-        Some(None) => return Err(TokenError::Malformed),
+    if read("nbf")?.is_some_and(|nbf| nbf > now + leeway) {
+        return Err(TokenError::NotYetValid);
     }
-    match claims.get("iat").map(Value::as_f64) {
+    match read("iat")? {
         None if iat_required => Err(TokenError::MissingClaim),
-        None => Ok(()),
-        Some(Some(iat)) if iat <= now + leeway => Ok(()),
-        Some(Some(_)) => Err(TokenError::IssuedInFuture),
-        Some(None) => Err(TokenError::Malformed),
+        Some(iat) if iat > now + leeway => Err(TokenError::IssuedInFuture),
+        _ => Ok(()),
     }
 }
 

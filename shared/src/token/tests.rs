@@ -371,3 +371,49 @@ async fn the_issuer_mints_each_kind_and_judges_them_by_its_clock() {
         Err(TokenError::NotYetValid)
     );
 }
+
+#[test]
+fn time_claims_are_whole_seconds_from_zero_judged_with_the_leeway() {
+    let now = 1_800_000_000;
+    let at = |claims: serde_json::Value, leeway| check_times(&claims, now, leeway, true);
+    let ok = json!({"exp": now + 60, "iat": now});
+    assert_eq!(at(ok, 5), Ok(()));
+    // The leeway's edges, as jsonwebtoken drew them: expired once `exp < now - leeway`.
+    assert_eq!(at(json!({"exp": now - 5, "iat": now}), 5), Ok(()));
+    assert_eq!(
+        at(json!({"exp": now - 6, "iat": now}), 5),
+        Err(TokenError::Expired)
+    );
+    assert_eq!(
+        at(json!({"exp": now + 9, "iat": now + 5, "nbf": now + 5}), 5),
+        Ok(())
+    );
+    assert_eq!(
+        at(json!({"exp": now + 9, "iat": now, "nbf": now + 6}), 5),
+        Err(TokenError::NotYetValid)
+    );
+    assert_eq!(
+        at(json!({"exp": now + 9, "iat": now + 6}), 5),
+        Err(TokenError::IssuedInFuture)
+    );
+    assert_eq!(
+        at(json!({"exp": now + 9}), 5),
+        Err(TokenError::MissingClaim)
+    );
+    assert_eq!(
+        check_times(&json!({"exp": now + 9}), now, 5, false),
+        Ok(()),
+        "iat optional for providers"
+    );
+    assert_eq!(at(json!({"iat": now}), 5), Err(TokenError::MissingClaim));
+    // Not whole seconds from zero: refused, whichever claim.
+    for bad in [json!(-1), json!(1.5), json!("1"), json!(null), json!([1])] {
+        for claim in ["exp", "nbf", "iat"] {
+            let mut claims = json!({"exp": now + 60, "iat": now});
+            claims[claim] = bad.clone();
+            assert_eq!(at(claims, 5), Err(TokenError::Malformed), "{claim}: {bad}");
+        }
+    }
+    // Far futures do not overflow.
+    assert_eq!(at(json!({"exp": u64::MAX, "iat": now}), u64::MAX), Ok(()));
+}

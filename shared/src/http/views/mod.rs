@@ -1,7 +1,7 @@
 //! What of a tenant each caller sees: typed views, each both the answer's body and its
 //! OpenAPI schema. [`Levels::of`] takes a stored [`Tenant`] apart field by field, with no
 //! `..`: a new stored field does not compile until it is placed at a level or withheld.
-//! Fields without a value are left out.
+//! Fields without a value are left out. No view is `Debug`: most hold secrets.
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
@@ -12,7 +12,7 @@ use crate::domain::{IdentityProvider, Tenant, TenantId, TenantPatch, WalletManag
 use crate::geo::Location;
 
 /// What anyone may see of a tenant.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicTenant {
     #[schema(value_type = String, example = "3f2b8c1e-6d4a-4b7e-9a51-2c0d8e7f6a13")]
@@ -34,7 +34,7 @@ pub struct PublicTenant {
 
 /// What the tenant's own project key or `apiPrivateKey` adds: its keys and its public
 /// configuration.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectFields {
     pub project_api_key: String,
@@ -48,7 +48,7 @@ pub struct ProjectFields {
 
 /// The publishable configuration a tenant's client-side code reads: part of the
 /// project level, and of `GET /tenants/client-config`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientFields {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +62,7 @@ pub struct ClientFields {
 }
 
 /// What only the tenant's admin sees: its server-side secrets and identity providers.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminFields {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,7 +148,7 @@ impl From<&Tenant> for PublicTenant {
 }
 
 /// A tenant as its own project key or `apiPrivateKey` sees it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct ProjectTenant {
     #[serde(flatten)]
     pub public: PublicTenant,
@@ -169,7 +169,7 @@ impl From<&Tenant> for ProjectTenant {
 
 /// A tenant as its admin sees it: everything but its `apiPrivateKey`, which is shown
 /// only once.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct AdminTenant {
     #[serde(flatten)]
     pub project: ProjectTenant,
@@ -192,7 +192,7 @@ impl From<&Tenant> for AdminTenant {
 }
 
 /// A tenant by id, at the level the caller's credentials grant.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum TenantView {
     Admin(AdminTenant),
@@ -201,7 +201,7 @@ pub enum TenantView {
 }
 
 /// `GET /tenants/me`: the public tenant and the project key that names it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyedTenant {
     #[serde(flatten)]
@@ -243,7 +243,7 @@ fn expose<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S:
 }
 
 /// `GET /tenants/client-config`: what a tenant's client-side code needs.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientConfig {
     pub project_name: String,

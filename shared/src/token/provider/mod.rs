@@ -19,7 +19,7 @@ use serde_json::Value;
 pub use jwks::JwksCache;
 pub use verify::unverified_issuer;
 
-use super::MAX_TOKEN_BYTES;
+use super::{Clock, MAX_TOKEN_BYTES};
 use crate::BoxError;
 use crate::config::BuiltinProviders;
 use crate::domain::{AuthType, IdentityProvider, ProviderAlgorithm, Tenant};
@@ -175,7 +175,7 @@ impl Providers {
         tenant: &Tenant,
         auth_type: AuthType,
         token: &str,
-        now: i64,
+        clock: &dyn Clock,
     ) -> Result<ProviderClaims, ProviderError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ProviderError::Invalid("token is too large"));
@@ -187,6 +187,6 @@ impl Providers {
             .into_iter()
             .find(|p| p.issuer == issuer)
             .ok_or(ProviderError::Untrusted)?;
-        self.verify_with(&provider, token, now).await
+        self.verify_with(&provider, token, clock).await
     }
 }

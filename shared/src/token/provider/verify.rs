@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{KeySource, ProviderClaims, ProviderError, Providers, TrustedProvider};
 use crate::net::Reach;
 use crate::token::jwk::PublicKeys;
-use crate::token::{PROVIDER_LEEWAY_SECONDS, TokenError, check_times, read_header};
+use crate::token::{Clock, PROVIDER_LEEWAY_SECONDS, TokenError, check_times, read_header};
 
 impl Providers {
     /// Verifies `token` against one provider: the one rule set of DESIGN §3.
@@ -19,7 +19,7 @@ impl Providers {
         &self,
         provider: &TrustedProvider,
         token: &str,
-        now: i64,
+        clock: &dyn Clock,
     ) -> Result<ProviderClaims, ProviderError> {
         let header = read_header(token).map_err(|e| match e {
             TokenError::TooLarge => ProviderError::Invalid("token is too large"),
@@ -67,7 +67,8 @@ impl Providers {
         let claims = jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation)
             .map_err(|e| ProviderError::Invalid(reason(e.kind())))?
             .claims;
-        check_claims(provider, &claims, now)?;
+        // The time is read now that the keys are in hand: a fetch may take a while.
+        check_claims(provider, &claims, clock.now())?;
         Ok(ProviderClaims {
             issuer: provider.issuer.clone(),
             subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
@@ -108,7 +109,7 @@ fn check_claims(provider: &TrustedProvider, claims: &Value, now: i64) -> Result<
             TokenError::NotYetValid => "token is not yet valid",
             TokenError::IssuedInFuture => "token was issued in the future",
             TokenError::MissingClaim => "token lacks a required claim",
-            _ => "token has a time claim that is not a number",
+            _ => "token has a time claim that is not a whole number of seconds",
         })
     })?;
     if let Some(expected) = &provider.firebase_tenant
