@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use pers::keys::KeySet;
-use pers::token::{self, AccessClaims, LoginClaims, RefreshClaims};
+use pers::token::{self, AccessClaims, LoginClaims, OwnClaims, RefreshClaims};
 
 use crate::TestApp;
 
@@ -21,25 +21,24 @@ impl TestApp {
             .expect("the app's key set")
     }
 
-    /// The claims of an access token of this app; the test fails if it does not verify.
+    /// The claims of a token of this app of the kind `C` names; the test fails if it
+    /// does not verify.
+    pub async fn claims<C: OwnClaims>(&self, token: &str) -> C {
+        let keys = self.key_set().await;
+        token::verify(&keys, &self.state.settings, token, self.state.issuer.now())
+            .unwrap_or_else(|e| panic!("not a valid {:?} token: {e}", C::KIND))
+    }
+
     pub async fn access_claims(&self, token: &str) -> AccessClaims {
-        let keys = self.key_set().await;
-        token::verify(&keys, &self.state.settings, token, self.state.issuer.now())
-            .expect("a valid access token")
+        self.claims(token).await
     }
 
-    /// The claims of a refresh token of this app; the test fails if it does not verify.
     pub async fn refresh_claims(&self, token: &str) -> RefreshClaims {
-        let keys = self.key_set().await;
-        token::verify(&keys, &self.state.settings, token, self.state.issuer.now())
-            .expect("a valid refresh token")
+        self.claims(token).await
     }
 
-    /// The claims of a login token of this app; the test fails if it does not verify.
     pub async fn login_claims(&self, token: &str) -> LoginClaims {
-        let keys = self.key_set().await;
-        token::verify(&keys, &self.state.settings, token, self.state.issuer.now())
-            .expect("a valid login token")
+        self.claims(token).await
     }
 
     /// An access token with these claims, signed by the app's current key.
