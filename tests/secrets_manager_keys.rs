@@ -29,7 +29,16 @@ fn source(sm: &Client, refresh: Duration, activation: Duration) -> SecretsManage
 fn access_token(keys: &KeySet) -> String {
     let s = pers_tests::settings();
     let now = pers::now_unix();
-    let claims = AccessClaims::tenant_admin(&s, &pers::domain::TenantId::generate(), now);
+    let tenant = pers::domain::TenantId::generate();
+    let session = pers::domain::Session::open(
+        tenant.clone(),
+        token::tenant_admin_user(&tenant),
+        pers::domain::AuthType::Tenant,
+        pers::domain::Network::Mainnet,
+        now,
+        now + 3600,
+    );
+    let claims = AccessClaims::tenant_admin(&s, &session, now);
     token::sign(keys, token::Kind::Access, &claims).unwrap()
 }
 

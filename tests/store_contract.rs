@@ -2,10 +2,10 @@
 //! real API, served by moto on 127.0.0.1).
 
 use pers::domain::{
-    ApiKeyEntry, KeyHash, KeyKind, ProviderAlgorithm, Tenant, TenantId, TenantKeys,
-    WalletManagementType,
+    ApiKeyEntry, AuthType, KeyHash, KeyKind, Network, ProviderAlgorithm, Session, Tenant, TenantId,
+    TenantKeys, WalletManagementType,
 };
-use pers::store::{Store, StoreError};
+use pers::store::{Ending, Rotation, Store, StoreError};
 use time::OffsetDateTime;
 
 fn tenant(name: &str) -> Tenant {
@@ -18,6 +18,35 @@ fn tenant(name: &str) -> Tenant {
     t.project_description = Some("a description".into());
     t.project_email = Some("ops@example.com".into());
     t
+}
+
+const NOW: i64 = 1_700_000_000;
+
+fn session_of(tenant: &TenantId, user: &str) -> Session {
+    Session::open(
+        tenant.clone(),
+        user.into(),
+        AuthType::User,
+        Network::Mainnet,
+        NOW,
+        NOW + 3600,
+    )
+}
+
+/// The session of a tenant's bootstrap admin token.
+fn admin_of(t: &Tenant) -> Session {
+    Session {
+        auth_type: AuthType::Tenant,
+        ..session_of(&t.id, &format!("tenant-admin:{}", t.id))
+    }
+}
+
+/// Creates `t` with its keys and admin session.
+async fn create(store: &dyn Store, t: &Tenant) {
+    store
+        .create_tenant(t, &keys_of(t), &admin_of(t))
+        .await
+        .unwrap();
 }
 
 fn keys_of(t: &Tenant) -> Vec<ApiKeyEntry> {
@@ -42,11 +71,13 @@ fn keys_of(t: &Tenant) -> Vec<ApiKeyEntry> {
 
 async fn created_tenant_reads_back_with_its_keys(store: &dyn Store) {
     let t = tenant("Acme");
-    store.create_tenant(&t, &keys_of(&t)).await.unwrap();
+    let admin = admin_of(&t);
+    store.create_tenant(&t, &keys_of(&t), &admin).await.unwrap();
     assert_eq!(store.tenant(&t.id).await.unwrap(), Some(t.clone()));
     for entry in keys_of(&t) {
         assert_eq!(store.api_key(&entry.hash).await.unwrap(), Some(entry));
     }
+    assert_eq!(store.session(&admin.key()).await.unwrap(), Some(admin));
 }
 
 async fn unknown_ids_and_keys_are_absent(store: &dyn Store) {
@@ -56,14 +87,20 @@ async fn unknown_ids_and_keys_are_absent(store: &dyn Store) {
 
 async fn a_taken_key_fails_the_whole_creation_and_leaves_nothing(store: &dyn Store) {
     let first = tenant("First");
-    store.create_tenant(&first, &keys_of(&first)).await.unwrap();
+    create(store, &first).await;
 
     // A second tenant whose last key collides with the first tenant's project key.
     let second = tenant("Second");
     let mut keys = keys_of(&second);
     keys[2].hash = KeyHash::of(&first.project_api_key);
-    let result = store.create_tenant(&second, &keys).await;
+    let admin = admin_of(&second);
+    let result = store.create_tenant(&second, &keys, &admin).await;
     assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    assert_eq!(
+        store.session(&admin.key()).await.unwrap(),
+        None,
+        "admin session left behind"
+    );
 
     assert_eq!(
         store.tenant(&second.id).await.unwrap(),
@@ -88,12 +125,12 @@ async fn a_taken_key_fails_the_whole_creation_and_leaves_nothing(store: &dyn Sto
 
 async fn a_taken_tenant_id_fails_the_creation(store: &dyn Store) {
     let first = tenant("First");
-    store.create_tenant(&first, &keys_of(&first)).await.unwrap();
+    create(store, &first).await;
     let mut clash = tenant("Clash");
     clash.id = first.id.clone();
     let keys = keys_of(&clash);
     assert!(matches!(
-        store.create_tenant(&clash, &keys).await,
+        store.create_tenant(&clash, &keys, &admin_of(&clash)).await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
@@ -105,7 +142,7 @@ async fn a_taken_tenant_id_fails_the_creation(store: &dyn Store) {
 
 async fn updates_are_conditional_on_the_version(store: &dyn Store) {
     let t = tenant("Versioned");
-    store.create_tenant(&t, &keys_of(&t)).await.unwrap();
+    create(store, &t).await;
 
     let mut v2 = t.clone();
     v2.project_name = "Renamed".into();
@@ -148,8 +185,159 @@ async fn optional_fields_and_providers_round_trip(store: &dyn Store) {
     t.stripe_api_key = Some("sk_stripe".into());
     t.allow_jwt_for_unauthenticated_users = true;
     t.default_wallet_management_type = WalletManagementType::NonCustodial;
-    store.create_tenant(&t, &keys_of(&t)).await.unwrap();
+    create(store, &t).await;
     assert_eq!(store.tenant(&t.id).await.unwrap(), Some(t));
+}
+
+async fn a_private_key_is_replaced_in_one_transaction_at_the_version(store: &dyn Store) {
+    let t = tenant("Keyed");
+    create(store, &t).await;
+    let old = t.api_private_key_hash;
+    let new_entry = |key: &str| ApiKeyEntry {
+        hash: KeyHash::of(key),
+        tenant_id: t.id.clone(),
+        kind: KeyKind::Private,
+    };
+    let with = |entry: &ApiKeyEntry, version| Tenant {
+        api_private_key_hash: entry.hash,
+        version,
+        ..t.clone()
+    };
+
+    let first = new_entry("sk_live_first");
+    store
+        .replace_private_key(&with(&first, 2), 1, old, &first)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_key(&old).await.unwrap(),
+        None,
+        "old key item removed"
+    );
+    assert_eq!(
+        store.api_key(&first.hash).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.tenant(&t.id).await.unwrap(), Some(with(&first, 2)));
+
+    // A writer that read version 1 loses, and writes nothing.
+    let late = new_entry("sk_live_late");
+    assert!(matches!(
+        store
+            .replace_private_key(&with(&late, 2), 1, old, &late)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.api_key(&late.hash).await.unwrap(), None);
+    assert_eq!(
+        store.api_key(&first.hash).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.tenant(&t.id).await.unwrap(), Some(with(&first, 2)));
+
+    // A new key whose hash is taken (another tenant's project key) fails it all.
+    let other = tenant("Other");
+    create(store, &other).await;
+    let taken = ApiKeyEntry {
+        hash: KeyHash::of(&other.project_api_key),
+        ..first.clone()
+    };
+    assert!(matches!(
+        store
+            .replace_private_key(&with(&taken, 3), 2, first.hash, &taken)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.api_key(&first.hash).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.tenant(&t.id).await.unwrap(), Some(with(&first, 2)));
+}
+
+async fn sessions_are_listed_by_user_and_end_only_by_a_generation_that_speaks_for_them(
+    store: &dyn Store,
+) {
+    let tenant = TenantId::generate();
+    let mine: Vec<Session> = (0..3).map(|_| session_of(&tenant, "alice")).collect();
+    let others = [
+        session_of(&tenant, "alice2"),
+        session_of(&tenant, "bob"),
+        session_of(&TenantId::generate(), "alice"),
+    ];
+    for s in mine.iter().chain(&others) {
+        store.create_session(s).await.unwrap();
+    }
+    let by_id = |mut v: Vec<Session>| {
+        v.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+        v
+    };
+    assert_eq!(
+        by_id(store.user_sessions(&tenant, "alice").await.unwrap()),
+        by_id(mine.clone()),
+        "exactly alice's sessions in this tenant"
+    );
+    assert!(
+        store
+            .user_sessions(&tenant, "carol")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Generation 0 → 1 at NOW + 100.
+    let (a, b, c) = (&mine[0], &mine[1], &mine[2]);
+    let rotated = store.rotate_session(&a.key(), 0, NOW + 100).await.unwrap();
+    assert!(matches!(rotated, Rotation::Rotated(ref s) if s.generation == 1));
+    // The parent speaks for it within the grace interval, not after.
+    let at = |s| NOW + 100 + s;
+    assert!(matches!(
+        store.end_session(&a.key(), 0, at(11), 10).await.unwrap(),
+        Ending::Refused(Some(ref s)) if s.generation == 1 && !s.revoked
+    ));
+    assert_eq!(
+        store.end_session(&a.key(), 0, at(10), 10).await.unwrap(),
+        Ending::Ended
+    );
+    assert!(store.session(&a.key()).await.unwrap().unwrap().revoked);
+    // The current generation ends its session, again and again (idempotent).
+    for _ in 0..2 {
+        assert_eq!(
+            store.end_session(&b.key(), 0, at(0), 10).await.unwrap(),
+            Ending::Ended
+        );
+    }
+    assert!(store.session(&b.key()).await.unwrap().unwrap().revoked);
+    // A generation that never was: refused, the session as it was.
+    assert!(matches!(
+        store.end_session(&c.key(), 5, at(0), 10).await.unwrap(),
+        Ending::Refused(Some(ref s)) if !s.revoked
+    ));
+    // A session that is not there: refused, and neither ending nor revoking creates it.
+    let gone = session_of(&tenant, "alice");
+    assert_eq!(
+        store.end_session(&gone.key(), 0, at(0), 10).await.unwrap(),
+        Ending::Refused(None)
+    );
+    store.revoke_session(&gone.key()).await.unwrap();
+    assert_eq!(
+        store.session(&gone.key()).await.unwrap(),
+        None,
+        "nothing created"
+    );
+    assert_eq!(
+        store.user_sessions(&tenant, "alice").await.unwrap().len(),
+        3
+    );
+    // A revoked session rotates no more.
+    store.revoke_session(&c.key()).await.unwrap();
+    assert!(matches!(
+        store.rotate_session(&c.key(), 0, at(0)).await.unwrap(),
+        Rotation::Failed(Some(ref s)) if s.revoked
+    ));
+    for s in &others {
+        assert!(!store.session(&s.key()).await.unwrap().unwrap().revoked);
+    }
 }
 
 macro_rules! contract {
@@ -184,6 +372,8 @@ contract!(
     a_taken_tenant_id_fails_the_creation,
     updates_are_conditional_on_the_version,
     optional_fields_and_providers_round_trip,
+    a_private_key_is_replaced_in_one_transaction_at_the_version,
+    sessions_are_listed_by_user_and_end_only_by_a_generation_that_speaks_for_them,
 );
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! [`token`] (issuing and verifying PERS tokens), [`http`] (one router per endpoint group),
 //! [`geo`] (where a client is).
 
+pub mod audit;
 pub mod config;
 pub mod deadlines;
 pub mod domain;

@@ -36,7 +36,7 @@ mod both {
             .app
             .state
             .store
-            .session(&generations[0].sid)
+            .session(&generations[0].session_key())
             .await
             .unwrap()
             .unwrap();

@@ -59,7 +59,7 @@ async fn the_parent_within_grace_gets_the_current_token_and_the_grandparent_revo
     assert_eq!(tab.status, StatusCode::CREATED, "{}", tab.json);
     let tab_refresh = refresh_claims(&w.app, &tab).await;
     assert_eq!(tab_refresh.generation, 1);
-    let sid = tab_refresh.sid.clone();
+    let sid = tab_refresh.session_key();
     assert_eq!(
         w.app
             .state

@@ -98,6 +98,8 @@ pub fn generate_api_key(prefix: &str) -> SecretString {
     SecretString::from(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
+const PRIVATE_KEY_PREFIX: &str = "sk_live_";
+
 /// The three keys of a new tenant, generated together: two publishable project keys
 /// (kept in the tenant) and the `apiPrivateKey`, shown once and stored only as a hash.
 pub struct TenantKeys {
@@ -111,7 +113,7 @@ impl TenantKeys {
         Self {
             project: generate_api_key("pk_live_"),
             testnet_project: generate_api_key("pk_test_"),
-            private: generate_api_key("sk_live_"),
+            private: Self::new_private_key(),
         }
     }
 
@@ -121,6 +123,11 @@ impl TenantKeys {
 
     pub fn testnet_project_key(&self) -> &str {
         self.testnet_project.expose_secret()
+    }
+
+    /// A fresh `apiPrivateKey`, to replace a tenant's (regeneration).
+    pub fn new_private_key() -> SecretString {
+        generate_api_key(PRIVATE_KEY_PREFIX)
     }
 
     /// The `apiPrivateKey`, to be shown once.

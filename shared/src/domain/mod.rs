@@ -8,7 +8,8 @@ pub use credentials::{
     ApiKeyEntry, KeyHash, KeyKind, Network, TenantKeys, generate_api_key, hash_secret,
 };
 pub use session::{
-    AuthType, Identity, SandboxUser, Session, SessionOrigin, UserId, Verdict, judge_failed_rotation,
+    AuthType, Identity, SandboxUser, Session, SessionKey, SessionOrigin, Standing, UserId, Verdict,
+    judge_failed_rotation, standing,
 };
 pub use tenant::{
     FieldError, IdentityProvider, ProviderAlgorithm, Tenant, TenantId, TenantPatch,

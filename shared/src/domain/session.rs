@@ -112,6 +112,94 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+impl Session {
+    /// A new session (generation 0) of `user` in `tenant`, opened at `now` and ending at
+    /// `expires_at`.
+    pub fn open(
+        tenant_id: TenantId,
+        user_id: UserId,
+        auth_type: AuthType,
+        network: Network,
+        now: i64,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            session_id: uuid::Uuid::new_v4().simple().to_string(),
+            tenant_id,
+            user_id,
+            auth_type,
+            network,
+            generation: 0,
+            rotated_at: now,
+            revoked: false,
+            created_at: now,
+            expires_at,
+        }
+    }
+
+    /// Where it is stored.
+    pub fn key(&self) -> SessionKey {
+        SessionKey {
+            tenant_id: self.tenant_id.clone(),
+            user_id: self.user_id.clone(),
+            session_id: self.session_id.clone(),
+        }
+    }
+
+    /// Neither revoked nor past its end at `now`.
+    pub fn is_live(&self, now: i64) -> bool {
+        !self.revoked && self.expires_at > now
+    }
+
+    /// Whether generation `presented` still speaks for this session at `now`: it is the
+    /// current one, or its immediate parent within `grace_seconds` of the rotation.
+    /// (Revoked or expired or not: that is [`Session::is_live`]'s question.)
+    pub fn accepts(&self, presented: u64, now: i64, grace_seconds: i64) -> bool {
+        self.generation == presented || self.is_parent_in_grace(presented, now, grace_seconds)
+    }
+
+    fn is_parent_in_grace(&self, presented: u64, now: i64, grace_seconds: i64) -> bool {
+        self.generation == presented.saturating_add(1) && now - self.rotated_at <= grace_seconds
+    }
+}
+
+/// The key of a session: under its tenant and user, so that one user's sessions are
+/// listed by key (a query of one partition), never by a scan. A token names all three
+/// (`tenantId`, `sub`, `sid`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub session_id: String,
+}
+
+/// Where a presented refresh token stands, judged from its session as stored (a
+/// sign-out's question: the token has already verified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// The current generation, or the parent within the grace interval: the token speaks
+    /// for the session, whether or not the session has ended.
+    Current,
+    /// The session is gone, revoked or expired, and the token is not current: nothing to do.
+    Ended,
+    /// The session is live and the token is not current: reuse.
+    Stale,
+}
+
+/// Judges generation `presented` against `stored` at `now`.
+pub fn standing(
+    stored: Option<&Session>,
+    presented: u64,
+    now: i64,
+    grace_seconds: i64,
+) -> Standing {
+    match stored {
+        Some(s) if s.accepts(presented, now, grace_seconds) => Standing::Current,
+        Some(s) if s.is_live(now) => Standing::Stale,
+        _ => Standing::Ended,
+    }
+}
+
 /// What a refresh that lost its conditional write should do, judged from the session
 /// as it was when the write failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,10 +224,10 @@ pub fn judge_failed_rotation(
     let Some(s) = stored else {
         return Verdict::Refuse;
     };
-    if s.revoked || &s.tenant_id != tenant || s.expires_at <= now {
+    if !s.is_live(now) || &s.tenant_id != tenant {
         return Verdict::Refuse;
     }
-    if s.generation == presented + 1 && now - s.rotated_at <= grace_seconds {
+    if s.is_parent_in_grace(presented, now, grace_seconds) {
         Verdict::Grace(s.clone())
     } else if s.generation == presented {
         // The write failed although the generation matched: nothing to judge as reuse.
@@ -210,6 +298,25 @@ mod tests {
             judge_failed_rotation(Some(&s), &s.tenant_id, 0, 10_000, 10),
             Verdict::Refuse
         );
+    }
+
+    #[test]
+    fn a_sign_out_judges_the_token_by_its_session() {
+        let s = session(5, 1000);
+        assert_eq!(standing(Some(&s), 5, 2000, 10), Standing::Current);
+        assert_eq!(standing(Some(&s), 4, 1010, 10), Standing::Current);
+        assert_eq!(standing(Some(&s), 4, 1011, 10), Standing::Stale);
+        assert_eq!(standing(Some(&s), 3, 1001, 10), Standing::Stale);
+        assert_eq!(standing(Some(&s), 6, 1001, 10), Standing::Stale);
+        assert_eq!(standing(None, 5, 1001, 10), Standing::Ended);
+        // An ended session: its current token still speaks for it; older ones do not.
+        let revoked = Session {
+            revoked: true,
+            ..s.clone()
+        };
+        assert_eq!(standing(Some(&revoked), 5, 2000, 10), Standing::Current);
+        assert_eq!(standing(Some(&revoked), 3, 2000, 10), Standing::Ended);
+        assert_eq!(standing(Some(&s), 3, 10_000, 10), Standing::Ended);
     }
 
     #[test]

@@ -1,26 +1,31 @@
-//! `/auth/token` (exchange a provider token for a PERS session) and `/auth/refresh`
-//! (rotate the session's refresh token, with reuse detection).
+//! `/auth/token` (exchange a provider token for a PERS session), `/auth/refresh`
+//! (rotate the session's refresh token, with reuse detection) and, in [`super::logout`],
+//! `/auth/logout`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{API_KEY_HEADER, JsonBody, ProjectContext, ProjectKey, header_text};
+use super::extract::{
+    API_KEY_HEADER, JsonBody, ProjectContext, ProjectKey, header_text, private_key_of,
+};
 use super::{ApiError, AppState};
+use crate::audit::{Action, Event};
 use crate::domain::{
-    AuthType, Identity, SandboxUser, Session, SessionOrigin, Verdict, judge_failed_rotation,
+    AuthType, Identity, SandboxUser, SessionOrigin, Verdict, judge_failed_rotation,
 };
 use crate::store::Rotation;
 use crate::token::provider::ProviderError;
-use crate::token::{self, RefreshClaims, Signer, TokenPair};
+use crate::token::{RefreshClaims, Signer, TokenPair};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/token", post(exchange))
         .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(super::logout::logout))
 }
 
 /// The `auth` function's router.
@@ -132,27 +137,16 @@ async fn user_for(
 async fn exchange(
     State(state): State<AppState>,
     ProjectKey(ctx): ProjectKey,
+    extensions: Extensions,
     headers: HeaderMap,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenPair>), ApiError> {
     let auth_type = req.auth_type.unwrap_or(AuthType::User);
-    require_private_key_for_system(auth_type, &ctx, &headers)?;
+    require_private_key_for_system(&state, &extensions, auth_type, &ctx, &headers).await?;
     // Keys first: if they are unavailable, nothing is written.
     let signer = state.issuer.signer().await?;
-    let now = signer.now();
     let (user_id, via) = user_for(&state, &ctx, auth_type, req, &signer).await?;
-    let session = Session {
-        session_id: token::new_id(),
-        tenant_id: ctx.tenant.id.clone(),
-        user_id,
-        auth_type,
-        network: ctx.network,
-        generation: 0,
-        rotated_at: now,
-        revoked: false,
-        created_at: now,
-        expires_at: signer.session_end(),
-    };
+    let session = signer.open_session(&ctx.tenant.id, user_id, auth_type, ctx.network);
     state.store.create_session(&session).await?;
     Ok((
         StatusCode::CREATED,
@@ -180,25 +174,47 @@ fn still_allowed(state: &AppState, ctx: &ProjectContext, claims: &RefreshClaims)
     }
 }
 
-/// A `system` session, opened or refreshed, needs the tenant's `apiPrivateKey` in
-/// `x-api-key` besides the project key: a leaked system refresh token alone is not enough.
-fn require_private_key_for_system(
+/// A `system` session, opened, refreshed or signed out, needs the tenant's
+/// `apiPrivateKey` in `x-api-key` besides the project key: a leaked system refresh token
+/// alone is not enough. The key is looked up in storage (one strongly consistent read),
+/// not in the cached tenant, so that a regenerated key stops working at once in every
+/// function (DESIGN §3): the one call system sessions pay beyond the budgets.
+pub(super) async fn require_private_key_for_system(
+    state: &AppState,
+    extensions: &Extensions,
     auth_type: AuthType,
     ctx: &ProjectContext,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
+    const NEEDED: &str = "system sessions need the tenant's apiPrivateKey (x-api-key)";
     if auth_type != AuthType::System {
         return Ok(());
     }
-    match header_text(headers, API_KEY_HEADER) {
-        Some(Ok(key)) if ctx.tenant.api_private_key_hash.matches(key) => Ok(()),
-        _ => Err(ApiError::Unauthorized(
-            "system sessions need the tenant's apiPrivateKey (x-api-key)",
-        )),
+    let Some(Ok(key)) = header_text(headers, API_KEY_HEADER) else {
+        return Err(ApiError::Unauthorized(NEEDED));
+    };
+    match private_key_of(state, extensions, key).await? {
+        Some(owner) if owner == ctx.tenant.id => Ok(()),
+        _ => Err(ApiError::Unauthorized(NEEDED)),
     }
 }
 
-const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
+/// A refresh token that is no longer current, presented while its session lives: the
+/// whole family is revoked (one write) and the answer is `401`.
+pub(super) async fn reuse_detected(
+    state: &AppState,
+    claims: &RefreshClaims,
+) -> Result<ApiError, ApiError> {
+    state.store.revoke_session(&claims.session_key()).await?;
+    Event::new(Action::ReuseDetected, &claims.tenant_id)
+        .session(&claims.sub, &claims.sid)
+        .record();
+    Ok(ApiError::Unauthorized(
+        "refresh token was already used; the session is revoked",
+    ))
+}
+
+pub(super) const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
 
 /// Rotate a session: a new pair for the current refresh token.
 ///
@@ -219,6 +235,7 @@ const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
 async fn refresh(
     State(state): State<AppState>,
     ProjectKey(ctx): ProjectKey,
+    extensions: Extensions,
     headers: HeaderMap,
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<(StatusCode, Json<TokenPair>), ApiError> {
@@ -231,12 +248,14 @@ async fn refresh(
     if claims.tenant_id != ctx.tenant.id {
         return Err(ApiError::Unauthorized(BAD_REFRESH));
     }
-    require_private_key_for_system(claims.auth_type, &ctx, &headers)?;
+    require_private_key_for_system(&state, &extensions, claims.auth_type, &ctx, &headers).await?;
+    let key = claims.session_key();
     if !still_allowed(&state, &ctx, &claims) {
         // One write instead of the rotation: the budget of one call holds.
-        state.store.revoke_session(&claims.sid).await?;
-        tracing::info!(tenant = %ctx.tenant.id, session = %claims.sid,
-            "session revoked: the tenant no longer allows how it was opened");
+        state.store.revoke_session(&key).await?;
+        Event::new(Action::SessionDisallowed, &ctx.tenant.id)
+            .session(&claims.sub, &claims.sid)
+            .record();
         return Err(ApiError::Unauthorized(
             "the tenant no longer allows this session; sign in again",
         ));
@@ -244,7 +263,7 @@ async fn refresh(
     let now = signer.now();
     let rotation = state
         .store
-        .rotate_session(&claims.sid, &ctx.tenant.id, claims.generation, now)
+        .rotate_session(&key, claims.generation, now)
         .await?;
     let session = match rotation {
         Rotation::Rotated(session) => session,
@@ -258,13 +277,7 @@ async fn refresh(
                 grace,
             ) {
                 Verdict::Grace(current) => current,
-                Verdict::Reuse => {
-                    state.store.revoke_session(&claims.sid).await?;
-                    tracing::warn!(session = %claims.sid, "refresh token reuse: session revoked");
-                    return Err(ApiError::Unauthorized(
-                        "refresh token was already used; the session is revoked",
-                    ));
-                }
+                Verdict::Reuse => return Err(reuse_detected(&state, &claims).await?),
                 Verdict::Refuse => return Err(ApiError::Unauthorized(BAD_REFRESH)),
             }
         }

@@ -69,20 +69,12 @@ async fn presented_tenants(
         resolved.bearer = Some(verdict);
     }
     if let Some(Ok(key)) = header_text(headers, API_KEY_HEADER)
-        && let Some(other) = tenants.first()
+        && !tenants.is_empty()
     {
-        // A private key alone names one tenant and cannot conflict; beside another
-        // credential it needs a look-up only if it is not that tenant's own.
-        let project_tenant = resolved
-            .project
-            .iter()
-            .flatten()
-            .map(|ctx| &ctx.tenant)
-            .next();
-        let owner = match project_tenant {
-            Some(t) if &t.id == other && t.api_private_key_hash.matches(key) => Some(t.id.clone()),
-            _ => resolve_private_key(state, key).await?,
-        };
+        // A private key alone names one tenant and cannot conflict. Beside another
+        // credential it is looked up in storage, not matched against the cached tenant,
+        // whose hash may be a regenerated key's (DESIGN §3: the old key stops at once).
+        let owner = resolve_private_key(state, key).await?;
         if let Some(owner) = &owner {
             tenants.push(owner.clone());
         }

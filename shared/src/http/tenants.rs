@@ -18,6 +18,7 @@ use super::views::{
     PublicTenant, TenantView,
 };
 use super::{ApiError, AppState};
+use crate::audit::{Action, Event};
 use crate::config::Deployment;
 use crate::domain::{AuthType, IdentityProvider, Tenant, TenantId, TenantKeys, TenantPatch};
 use crate::geo::client_location;
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tenants/client-config", get(client_config))
         .route("/tenants/login-token", get(login_token))
         .route("/tenants/{id}", get(by_id))
+        .merge(super::recovery::routes())
 }
 
 /// The `tenants` function's router.
@@ -71,12 +73,18 @@ async fn create(
         OffsetDateTime::now_utc(),
     ))?;
     // Sign before writing: if the keys are unavailable, nothing is stored.
-    let jwt = state.issuer.signer().await?.tenant_admin(&id)?;
+    let signer = state.issuer.signer().await?;
+    let admin = signer.open_admin_session(&id);
+    let jwt = signer.tenant_admin(&admin)?;
     state
         .store
-        .create_tenant(&tenant, &keys.entries(&id))
+        .create_tenant(&tenant, &keys.entries(&id), &admin)
         .await?;
     tracing::info!(tenant = %id, "tenant created");
+    Event::new(Action::AdminTokenIssued, &id)
+        .session(&admin.user_id, &admin.session_id)
+        .by("platform-operator")
+        .record();
     Ok((
         StatusCode::CREATED,
         Json(CreatedTenant {

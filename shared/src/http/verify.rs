@@ -31,6 +31,16 @@ pub fn router(state: AppState) -> Router {
 #[serde(rename_all = "camelCase")]
 pub struct VerifyRequest {
     pub auth_token: String,
+    /// Also check a PERS access token against its session (one strongly consistent
+    /// read): a revoked, expired or missing session makes it `valid: false`.
+    #[serde(default, deserialize_with = "strict_bool")]
+    pub check_revoked: Option<bool>,
+}
+
+/// A boolean when present: `null` is not one (`400`), unlike serde's default for an
+/// `Option`.
+fn strict_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    bool::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -61,8 +71,9 @@ impl VerifyResponse {
 }
 
 /// Verifies any JWT for the tenant of `x-project-key`: ours against our keys (no storage
-/// call), a trusted provider's against that provider's keys. A bad token is an answer
-/// (`valid: false`), never an error; only an unreachable dependency is (`503`).
+/// call, unless `checkRevoked`), a trusted provider's against that provider's keys. A bad
+/// token is an answer (`valid: false`), never an error; only an unreachable dependency
+/// is (`503`).
 #[utoipa::path(
     post,
     path = "/auth/verify",
@@ -97,9 +108,12 @@ async fn verify(
             Ok(claims) if claims.tenant_id != ctx.tenant.id => {
                 VerifyResponse::invalid("token belongs to another tenant")
             }
-            Ok(claims) => VerifyResponse::valid(
-                serde_json::to_value(claims).map_err(|e| ApiError::Internal(Box::new(e)))?,
-            ),
+            Ok(claims) => match ended(&state, &claims, req.check_revoked).await? {
+                Some(reason) => VerifyResponse::invalid(reason),
+                None => VerifyResponse::valid(
+                    serde_json::to_value(claims).map_err(|e| ApiError::Internal(Box::new(e)))?,
+                ),
+            },
             Err(e) => VerifyResponse::invalid(e.to_string()),
         };
         return Ok(Json(answer));
@@ -122,6 +136,25 @@ async fn verify(
         Err(ProviderError::Unavailable(e)) => Err(ApiError::Unavailable(e)),
         Err(e) => Ok(Json(VerifyResponse::invalid(e.to_string()))),
     }
+}
+
+/// With `checkRevoked: true`, why the token's session no longer stands, if it does not:
+/// one strongly consistent read. Without it, no storage call at all.
+async fn ended(
+    state: &AppState,
+    claims: &AccessClaims,
+    check_revoked: Option<bool>,
+) -> Result<Option<&'static str>, ApiError> {
+    if check_revoked != Some(true) {
+        return Ok(None);
+    }
+    let session = state.store.session(&claims.session_key()).await?;
+    Ok(match session {
+        None => Some("token's session does not exist"),
+        Some(s) if s.revoked => Some("token's session has been revoked"),
+        Some(s) if !s.is_live(state.issuer.now()) => Some("token's session has expired"),
+        Some(_) => None,
+    })
 }
 
 /// Every key that may still have live tokens, and a staged next key.

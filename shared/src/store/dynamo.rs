@@ -7,7 +7,13 @@
 //! | API-key lookup | `APIKEY#<sha256 hex>` | `APIKEY` |
 //! | provider identity → user | `IDENTITY#<sha256 of tenant, iss, sub>` | `IDENTITY` |
 //! | sandbox user | `USER#<user id>` | `USER` |
-//! | session (token family) | `SESSION#<session id>` | `SESSION` |
+//! | session (token family) | `SESSIONS#<tenant id>#<user id>` | `SESSION#<session id>` |
+//!
+//! A user's sessions share a partition, so that a sign-out of all of them is one
+//! strongly consistent `Query` of that partition, never a scan, and no index (a GSI
+//! would double every session write and could only be read eventually consistently).
+//! A partition holds one user's sessions of the last refresh-token lifetime (30 days by
+//! default; DynamoDB's TTL removes older ones), far from any partition limit.
 
 use std::collections::HashMap;
 
@@ -19,16 +25,16 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
+    AttributeDefinition, BillingMode, Delete, KeySchemaElement, KeyType, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Rotation, Store, StoreError};
+use super::{Ending, Rotation, Store, StoreError};
 use crate::domain::{
-    ApiKeyEntry, Identity, KeyHash, SandboxUser, Session, Tenant, TenantId, UserId,
+    ApiKeyEntry, Identity, KeyHash, SandboxUser, Session, SessionKey, Tenant, TenantId, UserId,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -69,8 +75,17 @@ fn user_key(user_id: &str) -> Item {
     key(format!("USER#{user_id}"), "USER")
 }
 
-fn session_key(session_id: &str) -> Item {
-    key(format!("SESSION#{session_id}"), "SESSION")
+fn sessions_partition(tenant: &TenantId, user: &str) -> String {
+    format!("SESSIONS#{tenant}#{user}")
+}
+
+const SESSION_PREFIX: &str = "SESSION#";
+
+fn session_key(session: &SessionKey) -> Item {
+    key(
+        sessions_partition(&session.tenant_id, &session.user_id),
+        &format!("{SESSION_PREFIX}{}", session.session_id),
+    )
 }
 
 /// The domain value's attributes plus its key.
@@ -93,6 +108,18 @@ fn put_if_absent(table: &str, item: Item) -> Result<TransactWriteItem, StoreErro
         .build()
         .map_err(unavailable)?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// The tenant item, if the stored one is still at `expected` (the optimistic lock of
+/// every tenant write).
+fn tenant_put_at(table: &str, tenant: &Tenant, expected: u64) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(to_item(tenant, tenant_key(&tenant.id))?))
+        .condition_expression("attribute_exists(pk) AND version = :expected")
+        .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        .build()
+        .map_err(unavailable)
 }
 
 impl DynamoStore {
@@ -186,33 +213,9 @@ impl DynamoStore {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, key: Item) -> Result<Option<T>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item.map(from_item).transpose()
-    }
-}
-
-#[async_trait]
-impl Store for DynamoStore {
-    async fn create_tenant(&self, tenant: &Tenant, keys: &[ApiKeyEntry]) -> Result<(), StoreError> {
-        let mut writes = vec![put_if_absent(
-            &self.table,
-            to_item(tenant, tenant_key(&tenant.id))?,
-        )?];
-        for entry in keys {
-            writes.push(put_if_absent(
-                &self.table,
-                to_item(entry, api_key_key(&entry.hash))?,
-            )?);
-        }
+    /// One `TransactWriteItems`: all of `writes` or none; a failed condition is
+    /// [`StoreError::Conflict`].
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         match self
             .client
             .transact_write_items()
@@ -235,6 +238,63 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn get<T: DeserializeOwned>(&self, key: Item) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.map(from_item).transpose()
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        keys: &[ApiKeyEntry],
+        admin: &Session,
+    ) -> Result<(), StoreError> {
+        let mut writes = vec![
+            put_if_absent(&self.table, to_item(tenant, tenant_key(&tenant.id))?)?,
+            put_if_absent(&self.table, to_item(admin, session_key(&admin.key()))?)?,
+        ];
+        for entry in keys {
+            writes.push(put_if_absent(
+                &self.table,
+                to_item(entry, api_key_key(&entry.hash))?,
+            )?);
+        }
+        self.transact(writes).await
+    }
+
+    async fn replace_private_key(
+        &self,
+        tenant: &Tenant,
+        expected_version: u64,
+        old: KeyHash,
+        new: &ApiKeyEntry,
+    ) -> Result<(), StoreError> {
+        let delete_old = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(api_key_key(&old)))
+            .build()
+            .map_err(unavailable)?;
+        self.transact(vec![
+            TransactWriteItem::builder()
+                .put(tenant_put_at(&self.table, tenant, expected_version)?)
+                .build(),
+            put_if_absent(&self.table, to_item(new, api_key_key(&new.hash))?)?,
+            TransactWriteItem::builder().delete(delete_old).build(),
+        ])
+        .await
+    }
+
     async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
         self.get(tenant_key(id)).await
     }
@@ -248,16 +308,14 @@ impl Store for DynamoStore {
         tenant: &Tenant,
         expected_version: u64,
     ) -> Result<(), StoreError> {
+        let put = tenant_put_at(&self.table, tenant, expected_version)?;
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(tenant, tenant_key(&tenant.id))?))
-            .condition_expression("attribute_exists(pk) AND version = :expected")
-            .expression_attribute_values(
-                ":expected",
-                AttributeValue::N(expected_version.to_string()),
-            )
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_values(put.expression_attribute_values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -298,7 +356,7 @@ impl Store for DynamoStore {
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         match self
-            .put_new(to_item(session, session_key(&session.session_id))?)
+            .put_new(to_item(session, session_key(&session.key()))?)
             .await?
         {
             None => Ok(()),
@@ -306,14 +364,33 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn session(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
-        self.get(session_key(session_id)).await
+    async fn session(&self, key: &SessionKey) -> Result<Option<Session>, StoreError> {
+        self.get(session_key(key)).await
+    }
+
+    async fn user_sessions(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+    ) -> Result<Vec<Session>, StoreError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(sessions_partition(tenant, user)))
+            .expression_attribute_values(":prefix", AttributeValue::S(SESSION_PREFIX.to_owned()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<Item> = pages.collect::<Result<_, _>>().await.map_err(unavailable)?;
+        items.into_iter().map(from_item).collect()
     }
 
     async fn rotate_session(
         &self,
-        session_id: &str,
-        tenant: &TenantId,
+        key: &SessionKey,
         from: u64,
         now: i64,
     ) -> Result<Rotation, StoreError> {
@@ -322,21 +399,17 @@ impl Store for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(session_key(session_id)))
+            .set_key(Some(session_key(key)))
             .update_expression("SET #gen = :next, #rot = :now")
-            .condition_expression(
-                "#gen = :from AND #rev = :false AND #tenant = :tenant AND #exp > :now",
-            )
+            .condition_expression("#gen = :from AND #rev = :false AND #exp > :now")
             .expression_attribute_names("#gen", "generation")
             .expression_attribute_names("#rot", "rotatedAt")
             .expression_attribute_names("#rev", "revoked")
-            .expression_attribute_names("#tenant", "tenantId")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
             .expression_attribute_values(":from", n(from))
             .expression_attribute_values(":next", n(from + 1))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -358,12 +431,54 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError> {
+    async fn end_session(
+        &self,
+        key: &SessionKey,
+        presented: u64,
+        now: i64,
+        grace_seconds: i64,
+    ) -> Result<Ending, StoreError> {
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let presented = i64::try_from(presented).unwrap_or(i64::MAX - 1);
+        // `Session::accepts`, as a condition: the current generation, or the parent
+        // rotated away from no more than the grace interval ago.
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(session_key(session_id)))
+            .set_key(Some(session_key(key)))
+            .update_expression("SET #rev = :true")
+            .condition_expression(
+                "attribute_exists(pk) AND (#gen = :gen OR (#gen = :child AND #rot >= :since))",
+            )
+            .expression_attribute_names("#rev", "revoked")
+            .expression_attribute_names("#gen", "generation")
+            .expression_attribute_names("#rot", "rotatedAt")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":gen", n(presented))
+            .expression_attribute_values(":child", n(presented + 1))
+            .expression_attribute_values(":since", n(now - grace_seconds))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ending::Ended),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => {
+                    c.item.map(from_item).transpose().map(Ending::Refused)
+                }
+                other => Err(unavailable(other)),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn revoke_session(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(key)))
             .update_expression("SET #rev = :true")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#rev", "revoked")

@@ -9,16 +9,34 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Rotation, Store, StoreError};
+use super::{Ending, Rotation, Store, StoreError};
 use crate::domain::{
-    ApiKeyEntry, Identity, KeyHash, SandboxUser, Session, Tenant, TenantId, UserId,
+    ApiKeyEntry, Identity, KeyHash, SandboxUser, Session, SessionKey, Tenant, TenantId, UserId,
 };
 
 const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
-const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Sessions keyed `<tenant>\0<user>\0<session>` (see [`session_row`]), so that one user's
+/// are one key range. (The `sessions` table of earlier versions, keyed by session id
+/// alone, is no longer read: those sessions sign in again.)
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("user_sessions");
+
+/// The row key of a session. Tenant ids are UUIDs and user ids are ours (UUIDs, or
+/// `tenant-admin:<tenant id>`): none holds a NUL, so each user's rows are exactly the
+/// keys starting with [`user_prefix`].
+fn session_row(key: &SessionKey) -> String {
+    format!(
+        "{}{}",
+        user_prefix(&key.tenant_id, &key.user_id),
+        key.session_id
+    )
+}
+
+fn user_prefix(tenant: &TenantId, user: &str) -> String {
+    format!("{tenant}\0{user}\0")
+}
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -108,9 +126,11 @@ impl EmbeddedStore {
     /// Reads, changes and writes back one session in one transaction.
     fn modify_session<R>(
         db: &Database,
-        id: &str,
+        key: &SessionKey,
         change: impl FnOnce(Option<Session>) -> (Option<Session>, R),
     ) -> Result<R, StoreError> {
+        let id = session_row(key);
+        let id = id.as_str();
         let tx = db.begin_write().map_err(unavailable)?;
         let result = {
             let mut t = tx.open_table(SESSIONS).map_err(unavailable)?;
@@ -146,9 +166,15 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn create_tenant(&self, tenant: &Tenant, keys: &[ApiKeyEntry]) -> Result<(), StoreError> {
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        keys: &[ApiKeyEntry],
+        admin: &Session,
+    ) -> Result<(), StoreError> {
         let id = tenant.id.to_string();
         let tenant_bytes = encode(tenant)?;
+        let (admin_row, admin_bytes) = (session_row(&admin.key()), encode(admin)?);
         let key_rows = keys
             .iter()
             .map(|k| Ok((k.hash.to_hex(), encode(k)?)))
@@ -158,7 +184,15 @@ impl Store for EmbeddedStore {
             {
                 let mut tenants = tx.open_table(TENANTS).map_err(unavailable)?;
                 let mut api_keys = tx.open_table(API_KEYS).map_err(unavailable)?;
+                let mut sessions = tx.open_table(SESSIONS).map_err(unavailable)?;
                 if tenants.get(id.as_str()).map_err(unavailable)?.is_some() {
+                    return Err(StoreError::Conflict);
+                }
+                if sessions
+                    .insert(admin_row.as_str(), admin_bytes.as_slice())
+                    .map_err(unavailable)?
+                    .is_some()
+                {
                     return Err(StoreError::Conflict);
                 }
                 tenants
@@ -218,6 +252,47 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn replace_private_key(
+        &self,
+        tenant: &Tenant,
+        expected_version: u64,
+        old: KeyHash,
+        new: &ApiKeyEntry,
+    ) -> Result<(), StoreError> {
+        let id = tenant.id.to_string();
+        let bytes = encode(tenant)?;
+        let (new_hash, new_bytes) = (new.hash.to_hex(), encode(new)?);
+        let old_hash = old.to_hex();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                let mut tenants = tx.open_table(TENANTS).map_err(unavailable)?;
+                let mut api_keys = tx.open_table(API_KEYS).map_err(unavailable)?;
+                let stored: Tenant = match tenants.get(id.as_str()).map_err(unavailable)? {
+                    Some(v) => decode(v.value())?,
+                    None => return Err(StoreError::NotFound),
+                };
+                if stored.version != expected_version {
+                    return Err(StoreError::Conflict);
+                }
+                tenants
+                    .insert(id.as_str(), bytes.as_slice())
+                    .map_err(unavailable)?;
+                // Returning before commit aborts the whole transaction.
+                if api_keys
+                    .insert(new_hash.as_str(), new_bytes.as_slice())
+                    .map_err(unavailable)?
+                    .is_some()
+                {
+                    return Err(StoreError::Conflict);
+                }
+                api_keys.remove(old_hash.as_str()).map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
     async fn link_identity(&self, identity: &Identity) -> Result<UserId, StoreError> {
         let identity = identity.clone();
         self.run(move |db| {
@@ -240,36 +315,54 @@ impl Store for EmbeddedStore {
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let session = session.clone();
-        self.run(
-            move |db| match Self::insert_new(db, SESSIONS, &session.session_id, &session)? {
+        self.run(move |db| {
+            match Self::insert_new(db, SESSIONS, &session_row(&session.key()), &session)? {
                 None => Ok(()),
                 Some(_) => Err(StoreError::Conflict),
-            },
-        )
+            }
+        })
         .await
     }
 
-    async fn session(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
-        let id = session_id.to_owned();
-        self.run(move |db| Self::get(db, SESSIONS, &id)).await
+    async fn session(&self, key: &SessionKey) -> Result<Option<Session>, StoreError> {
+        let row = session_row(key);
+        self.run(move |db| Self::get(db, SESSIONS, &row)).await
+    }
+
+    async fn user_sessions(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+    ) -> Result<Vec<Session>, StoreError> {
+        let start = user_prefix(tenant, user);
+        // The first key past the prefix: its last byte (NUL) plus one.
+        let end = format!("{}\u{1}", &start[..start.len() - 1]);
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let table = tx.open_table(SESSIONS).map_err(unavailable)?;
+            let mut sessions = Vec::new();
+            for row in table
+                .range::<&str>(start.as_str()..end.as_str())
+                .map_err(unavailable)?
+            {
+                let (_, value) = row.map_err(unavailable)?;
+                sessions.push(decode(value.value())?);
+            }
+            Ok(sessions)
+        })
+        .await
     }
 
     async fn rotate_session(
         &self,
-        session_id: &str,
-        tenant: &TenantId,
+        key: &SessionKey,
         from: u64,
         now: i64,
     ) -> Result<Rotation, StoreError> {
-        let (id, tenant) = (session_id.to_owned(), tenant.clone());
+        let key = key.clone();
         self.run(move |db| {
-            Self::modify_session(db, &id, |stored| match stored {
-                Some(s)
-                    if s.generation == from
-                        && !s.revoked
-                        && s.tenant_id == tenant
-                        && s.expires_at > now =>
-                {
+            Self::modify_session(db, &key, |stored| match stored {
+                Some(s) if s.generation == from && s.is_live(now) => {
                     let next = Session {
                         generation: from + 1,
                         rotated_at: now,
@@ -283,10 +376,29 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError> {
-        let id = session_id.to_owned();
+    async fn end_session(
+        &self,
+        key: &SessionKey,
+        presented: u64,
+        now: i64,
+        grace_seconds: i64,
+    ) -> Result<Ending, StoreError> {
+        let key = key.clone();
         self.run(move |db| {
-            Self::modify_session(db, &id, |stored| {
+            Self::modify_session(db, &key, |stored| match stored {
+                Some(s) if s.accepts(presented, now, grace_seconds) => {
+                    (Some(Session { revoked: true, ..s }), Ending::Ended)
+                }
+                other => (None, Ending::Refused(other)),
+            })
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |db| {
+            Self::modify_session(db, &key, |stored| {
                 (stored.map(|s| Session { revoked: true, ..s }), ())
             })
         })

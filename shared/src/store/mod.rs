@@ -12,7 +12,7 @@ pub use embedded::EmbeddedStore;
 
 use crate::BoxError;
 use crate::domain::{
-    ApiKeyEntry, Identity, KeyHash, SandboxUser, Session, Tenant, TenantId, UserId,
+    ApiKeyEntry, Identity, KeyHash, SandboxUser, Session, SessionKey, Tenant, TenantId, UserId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +34,15 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Writes the tenant and one lookup item per API key, all or nothing: if the tenant
-    /// id or any key hash is already taken, nothing is written and the answer is
-    /// [`StoreError::Conflict`].
-    async fn create_tenant(&self, tenant: &Tenant, keys: &[ApiKeyEntry]) -> Result<(), StoreError>;
+    /// Writes the tenant, one lookup item per API key and the session of its bootstrap
+    /// admin token, all or nothing: if the tenant id, any key hash or the session id is
+    /// already taken, nothing is written and the answer is [`StoreError::Conflict`].
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        keys: &[ApiKeyEntry],
+        admin: &Session,
+    ) -> Result<(), StoreError>;
 
     /// A strongly consistent read of a tenant.
     async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
@@ -49,6 +54,18 @@ pub trait Store: Send + Sync + 'static {
     /// ([`StoreError::Conflict`] otherwise, [`StoreError::NotFound`] if it is gone).
     async fn update_tenant(&self, tenant: &Tenant, expected_version: u64)
     -> Result<(), StoreError>;
+
+    /// Swaps the tenant's `apiPrivateKey` in one transaction: `tenant` (holding the new
+    /// key's hash) replaces the stored one if its version is still `expected_version`,
+    /// `new`'s lookup item is written and `old`'s removed. If the version moved (another
+    /// regeneration or update won), nothing is written: [`StoreError::Conflict`].
+    async fn replace_private_key(
+        &self,
+        tenant: &Tenant,
+        expected_version: u64,
+        old: KeyHash,
+        new: &ApiKeyEntry,
+    ) -> Result<(), StoreError>;
 
     /// Links a provider identity to a user unless (tenant, issuer, subject) is linked
     /// already, in one conditional write; returns the user id in force (the existing one
@@ -62,21 +79,39 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
 
     /// A strongly consistent read of a session.
-    async fn session(&self, session_id: &str) -> Result<Option<Session>, StoreError>;
+    async fn session(&self, key: &SessionKey) -> Result<Option<Session>, StoreError>;
+
+    /// Every stored session of `user` in `tenant`, live or not, read strongly
+    /// consistently by key (never a scan).
+    async fn user_sessions(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+    ) -> Result<Vec<Session>, StoreError>;
 
     /// One conditional write: moves the session from generation `from` to `from + 1`
-    /// (stamping `rotated_at = now`) if `from` is current and the session is the
-    /// tenant's, unrevoked and unexpired. On failure, the session as it was.
+    /// (stamping `rotated_at = now`) if `from` is current and the session is unrevoked
+    /// and unexpired. On failure, the session as it was.
     async fn rotate_session(
         &self,
-        session_id: &str,
-        tenant: &TenantId,
+        key: &SessionKey,
         from: u64,
         now: i64,
     ) -> Result<Rotation, StoreError>;
 
-    /// Revokes the whole token family.
-    async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError>;
+    /// One conditional write: revokes the session if generation `presented` still speaks
+    /// for it at `now` ([`Session::accepts`] with `grace_seconds`), whether or not it had
+    /// ended. On failure, the session as it was.
+    async fn end_session(
+        &self,
+        key: &SessionKey,
+        presented: u64,
+        now: i64,
+        grace_seconds: i64,
+    ) -> Result<Ending, StoreError>;
+
+    /// Revokes the whole token family (nothing when it is gone).
+    async fn revoke_session(&self, key: &SessionKey) -> Result<(), StoreError>;
 }
 
 /// The outcome of [`Store::rotate_session`].
@@ -86,4 +121,14 @@ pub enum Rotation {
     Rotated(Session),
     /// The condition failed; the session as it was, if it exists.
     Failed(Option<Session>),
+}
+
+/// The outcome of [`Store::end_session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The session is revoked.
+    Ended,
+    /// The presented generation no longer speaks for it; the session as it was, if it
+    /// exists. Nothing was written.
+    Refused(Option<Session>),
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Kind, TokenError, new_id};
 use crate::config::Settings;
-use crate::domain::{AuthType, Network, Session, SessionOrigin, TenantId};
+use crate::domain::{AuthType, Network, Session, SessionKey, SessionOrigin, TenantId};
 
 /// The claims of one kind of our own tokens: the type says which kind it is, so a
 /// token is always verified as the kind its reader expects.
@@ -75,21 +75,21 @@ impl AccessClaims {
         }
     }
 
-    /// A tenant-admin token of `tenant` with the bootstrap lifetime.
-    pub fn tenant_admin(settings: &Settings, tenant: &TenantId, now: i64) -> Self {
+    /// The token of a tenant-admin session (`POST /tenants`, `…/admin-token`): it
+    /// lives as long as the session, the bootstrap lifetime.
+    pub fn tenant_admin(settings: &Settings, session: &Session, now: i64) -> Self {
         Self {
-            iss: settings.issuer.clone(),
-            sub: format!("tenant-admin:{tenant}"),
-            aud: settings.audience.clone(),
-            client_id: tenant.clone(),
-            scope: scopes(AuthType::Tenant, tenant),
-            tenant_id: tenant.clone(),
-            auth_type: AuthType::Tenant,
-            sid: new_id(),
-            jti: new_id(),
-            iat: now,
-            exp: now + settings.tenant_admin_token_ttl.as_secs() as i64,
-            network: None,
+            exp: session.expires_at,
+            ..Self::for_session(settings, session, now)
+        }
+    }
+
+    /// The key of the session it belongs to.
+    pub fn session_key(&self) -> SessionKey {
+        SessionKey {
+            tenant_id: self.tenant_id.clone(),
+            user_id: self.sub.clone(),
+            session_id: self.sid.clone(),
         }
     }
 }
@@ -136,6 +136,15 @@ impl RefreshClaims {
             jti: new_id(),
             iat: now,
             exp: session.expires_at,
+        }
+    }
+
+    /// The key of the session it belongs to.
+    pub fn session_key(&self) -> SessionKey {
+        SessionKey {
+            tenant_id: self.tenant_id.clone(),
+            user_id: self.sub.clone(),
+            session_id: self.sid.clone(),
         }
     }
 }

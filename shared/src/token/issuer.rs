@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde::Serialize;
 
 use super::{
-    AccessClaims, Kind, LoginClaims, OwnClaims, RefreshClaims, SigningFailed, TokenError, sign,
-    verify,
+    AccessClaims, Expiry, Kind, LoginClaims, OwnClaims, RefreshClaims, SigningFailed, TokenError,
+    sign, verify, verify_at,
 };
 use crate::config::Settings;
-use crate::domain::{Network, Session, SessionOrigin, TenantId};
+use crate::domain::{AuthType, Network, Session, SessionOrigin, TenantId, UserId};
 use crate::keys::{KeyError, KeySet, KeySource};
 
 /// Where the time of every token and session comes from.
@@ -133,6 +133,45 @@ impl Issuer {
             other => Ok(other),
         }
     }
+
+    /// [`Issuer::verify`], except that a token past its `exp` still verifies, marked
+    /// [`Checked::Expired`]: for a sign-out, which must tell an expired token of ours
+    /// (nothing left to end: `204`) from one that is not ours (`401`). Every other rule
+    /// holds.
+    pub async fn verify_expired_too<C: OwnClaims>(
+        &self,
+        token: &str,
+    ) -> Result<Result<Checked<C>, TokenError>, KeyError> {
+        let keys = self.keys.key_set().await?;
+        let checked = |keys: &KeySet| {
+            verify_at::<C>(keys, &self.settings, token, self.clock.now(), Expiry::Allow).map(
+                |(claims, expired)| {
+                    if expired {
+                        Checked::Expired(claims)
+                    } else {
+                        Checked::Live(claims)
+                    }
+                },
+            )
+        };
+        match checked(&keys) {
+            Err(TokenError::UnknownKey) => Ok(checked(&*self.keys.refresh().await?)),
+            other => Ok(other),
+        }
+    }
+}
+
+/// A token of ours that verified, and whether it is still within its lifetime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked<C> {
+    Live(C),
+    Expired(C),
+}
+
+/// The user id of a tenant's admin sessions opened by the bootstrap credential or the
+/// `admin-token` route (not by a provider).
+pub fn tenant_admin_user(tenant: &TenantId) -> UserId {
+    format!("tenant-admin:{tenant}")
 }
 
 /// The key set in force and one instant: every token a request mints is signed by the
@@ -169,9 +208,42 @@ impl Signer<'_> {
         })
     }
 
-    /// A tenant-admin access token of `tenant` with the bootstrap lifetime.
-    pub fn tenant_admin(&self, tenant: &TenantId) -> Result<String, SigningFailed> {
-        let claims = AccessClaims::tenant_admin(self.settings, tenant, self.now);
+    /// A new session of `user`, opened now, with the refresh-token lifetime.
+    pub fn open_session(
+        &self,
+        tenant: &TenantId,
+        user: UserId,
+        auth_type: AuthType,
+        network: Network,
+    ) -> Session {
+        Session::open(
+            tenant.clone(),
+            user,
+            auth_type,
+            network,
+            self.now,
+            self.session_end(),
+        )
+    }
+
+    /// A new tenant-admin session of `tenant` with the bootstrap lifetime, for the token
+    /// of [`Signer::tenant_admin`]: every access token has a stored session, so that
+    /// `checkRevoked` can judge it.
+    pub fn open_admin_session(&self, tenant: &TenantId) -> Session {
+        let ttl = self.settings.tenant_admin_token_ttl.as_secs() as i64;
+        Session::open(
+            tenant.clone(),
+            tenant_admin_user(tenant),
+            AuthType::Tenant,
+            Network::Mainnet,
+            self.now,
+            self.now + ttl,
+        )
+    }
+
+    /// The tenant-admin access token of `session` (from [`Signer::open_admin_session`]).
+    pub fn tenant_admin(&self, session: &Session) -> Result<String, SigningFailed> {
+        let claims = AccessClaims::tenant_admin(self.settings, session, self.now);
         sign(&self.keys, Kind::Access, &claims)
     }
 

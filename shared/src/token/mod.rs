@@ -27,7 +27,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use claims::{AccessClaims, LoginClaims, OwnClaims, RefreshClaims, scope_of, scopes};
-pub use issuer::{Clock, Issuer, ManualClock, Signer, SystemClock, TokenPair};
+pub use issuer::{
+    Checked, Clock, Issuer, ManualClock, Signer, SystemClock, TokenPair, tenant_admin_user,
+};
 
 use crate::config::Settings;
 use crate::keys::KeySet;
@@ -187,6 +189,26 @@ pub fn verify<C: OwnClaims>(
     token: &str,
     now: i64,
 ) -> Result<C, TokenError> {
+    verify_at(keys, settings, token, now, Expiry::Refuse).map(|(claims, _)| claims)
+}
+
+/// What [`verify_at`] does with a token past its `exp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Refuse,
+    /// Accept it, and say so: the second member of the answer is `true`.
+    Allow,
+}
+
+/// [`verify`], with a choice about expired tokens; the answer says whether the token had
+/// expired.
+pub fn verify_at<C: OwnClaims>(
+    keys: &KeySet,
+    settings: &Settings,
+    token: &str,
+    now: i64,
+    expiry: Expiry,
+) -> Result<(C, bool), TokenError> {
     let kind = C::KIND;
     let header = read_header(token)?;
     if !header
@@ -237,13 +259,17 @@ pub fn verify<C: OwnClaims>(
     if claims["sub"].as_str().is_none_or(str::is_empty) {
         return Err(TokenError::MissingClaim);
     }
-    check_times(&claims, now, OWN_LEEWAY_SECONDS, true).map_err(|e| match e {
-        TokenError::IssuedInFuture => TokenError::NotYetValid,
-        other => other,
-    })?;
+    let expired = match check_times(&claims, now, OWN_LEEWAY_SECONDS, true) {
+        Ok(()) => false,
+        // The signature and every other claim have been checked; a token of ours that
+        // has expired was issued before it expired, so its `nbf`/`iat` need no look.
+        Err(TokenError::Expired) if expiry == Expiry::Allow => true,
+        Err(TokenError::IssuedInFuture) => return Err(TokenError::NotYetValid),
+        Err(other) => return Err(other),
+    };
     let claims: C = serde_json::from_value(claims).map_err(|_| TokenError::Malformed)?;
     claims.check()?;
-    Ok(claims)
+    Ok((claims, expired))
 }
 
 #[cfg(test)]

@@ -15,7 +15,17 @@ fn settings() -> Settings {
 }
 
 fn claims(s: &Settings) -> AccessClaims {
-    AccessClaims::tenant_admin(s, &TenantId::generate(), crate::now_unix())
+    let now = crate::now_unix();
+    let tenant = TenantId::generate();
+    let session = Session::open(
+        tenant.clone(),
+        crate::token::tenant_admin_user(&tenant),
+        AuthType::Tenant,
+        Network::Mainnet,
+        now,
+        now + s.tenant_admin_token_ttl.as_secs() as i64,
+    );
+    AccessClaims::tenant_admin(s, &session, now)
 }
 
 /// Verifies an access token now.
@@ -307,7 +317,8 @@ async fn the_issuer_mints_each_kind_and_judges_them_by_its_clock() {
         .session_pair(&session, SessionOrigin::Sandbox)
         .unwrap();
     let login = signer.login(&session.tenant_id, Network::Testnet).unwrap();
-    let admin = signer.tenant_admin(&session.tenant_id).unwrap();
+    let admin_session = signer.open_admin_session(&session.tenant_id);
+    let admin = signer.tenant_admin(&admin_session).unwrap();
     drop(signer);
 
     let access: AccessClaims = issuer.verify(&pair.access_token).await.unwrap().unwrap();
@@ -321,6 +332,8 @@ async fn the_issuer_mints_each_kind_and_judges_them_by_its_clock() {
     assert_eq!(l.tenant_id, session.tenant_id);
     let a: AccessClaims = issuer.verify(&admin).await.unwrap().unwrap();
     assert_eq!(a.auth_type, AuthType::Tenant);
+    assert_eq!(a.session_key(), admin_session.key());
+    assert_eq!(a.exp, admin_session.expires_at);
     // No kind passes for another.
     assert!(
         issuer
@@ -369,6 +382,60 @@ async fn the_issuer_mints_each_kind_and_judges_them_by_its_clock() {
             .await
             .unwrap(),
         Err(TokenError::NotYetValid)
+    );
+}
+
+#[tokio::test]
+async fn a_sign_out_can_read_an_expired_refresh_token_but_nothing_forged() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let (issuer, _dir) = issuer_on(clock.clone());
+    let signer = issuer.signer().await.unwrap();
+    let session = signer.open_session(
+        &TenantId::generate(),
+        "u".into(),
+        AuthType::User,
+        Network::Mainnet,
+    );
+    let pair = signer
+        .session_pair(&session, SessionOrigin::Sandbox)
+        .unwrap();
+    drop(signer);
+    let live = issuer
+        .verify_expired_too::<RefreshClaims>(&pair.refresh_token)
+        .await
+        .unwrap();
+    assert!(matches!(live, Ok(Checked::Live(ref c)) if c.sid == session.session_id));
+
+    clock.advance(settings().refresh_token_ttl.as_secs() as i64 + 60);
+    let expired = issuer
+        .verify_expired_too::<RefreshClaims>(&pair.refresh_token)
+        .await
+        .unwrap();
+    assert!(matches!(expired, Ok(Checked::Expired(ref c)) if c.session_key() == session.key()));
+    assert_eq!(
+        issuer
+            .verify::<RefreshClaims>(&pair.refresh_token)
+            .await
+            .unwrap(),
+        Err(TokenError::Expired)
+    );
+    // Every other rule still holds: another kind, a broken signature.
+    assert!(
+        issuer
+            .verify_expired_too::<RefreshClaims>(&pair.access_token)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    let mut forged = pair.refresh_token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(
+        issuer
+            .verify_expired_too::<RefreshClaims>(&forged)
+            .await
+            .unwrap()
+            .is_err()
     );
 }
 

@@ -238,6 +238,24 @@ pub struct CreatedTenant {
     pub jwt: String,
 }
 
+/// The answer to `POST /tenants/api-private-key`: the new key, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPrivateKey {
+    /// The tenant's new server-side secret; stored only as a hash. The old one no
+    /// longer works.
+    #[serde(serialize_with = "expose")]
+    #[schema(value_type = String)]
+    pub api_private_key: SecretString,
+}
+
+/// The answer to `POST /tenants/{id}/admin-token`.
+#[derive(Serialize, ToSchema)]
+pub struct AdminToken {
+    /// A tenant-admin access token with the bootstrap lifetime (24 h by default).
+    pub jwt: String,
+}
+
 fn expose<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(secret.expose_secret())
 }

@@ -1,0 +1,164 @@
+//! `POST /auth/logout`: end the presented refresh token's session (`local`), every
+//! session of its user in its tenant (`global`), or every one but this (`others`).
+//!
+//! The token is judged against its session as stored ([`standing`]): the current
+//! generation (or the parent within the grace interval) speaks for the session even
+//! after it ended, and applies its scope; an older one is reuse while the session lives
+//! (the family is revoked, `401`, as at `/auth/refresh`) and changes nothing once it has
+//! ended (`204`). A token that does not verify as our refresh token of this tenant is
+//! `401`; one that verifies but has expired is `204` and changes nothing (its session
+//! ended with it). `local` is one conditional write; `global` and `others` are one
+//! strongly consistent query of the user's partition and one write per live session.
+
+use axum::extract::State;
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::auth::{BAD_REFRESH, require_private_key_for_system, reuse_detected};
+use super::extract::{JsonBody, ProjectKey};
+use super::{ApiError, AppState};
+use crate::audit::{Action, Event};
+use crate::domain::{Session, SessionKey, Standing, standing};
+use crate::store::Ending;
+use crate::token::{Checked, RefreshClaims};
+
+/// Which sessions a sign-out ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogoutScope {
+    /// The presented token's session.
+    #[default]
+    Local,
+    /// Every session of the token's user in its tenant.
+    Global,
+    /// Every session of the token's user in its tenant except the presented one.
+    Others,
+}
+
+impl LogoutScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Global => "global",
+            Self::Others => "others",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutRequest {
+    /// A refresh token of the session to end.
+    pub refresh_token: String,
+    /// Which sessions to end (default `local`).
+    #[serde(default)]
+    pub scope: Option<LogoutScope>,
+}
+
+/// Sessions revoked at once by `global`/`others`; each is one idempotent write.
+const REVOKE_CONCURRENCY: usize = 16;
+
+/// Sign out: end the refresh token's session (`local`, the default), every session of
+/// its user in this tenant (`global`), or all of them but this one (`others`).
+///
+/// Idempotent: a session already revoked or expired answers `204` too. Access tokens of
+/// ended sessions stay valid until they expire, except to a verifier asking
+/// `/auth/verify` with `checkRevoked`. A `system` session also needs the tenant's
+/// `apiPrivateKey` in `x-api-key`, as at refresh.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    request_body = LogoutRequest,
+    security(("projectKey" = []), ("projectKey" = [], "businessApiKey" = [])),
+    responses(
+        (status = 204, description = "Signed out (or already signed out)"),
+    )
+)]
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    ProjectKey(ctx): ProjectKey,
+    extensions: Extensions,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<LogoutRequest>,
+) -> Result<StatusCode, ApiError> {
+    let scope = req.scope.unwrap_or_default();
+    let checked = state
+        .issuer
+        .verify_expired_too::<RefreshClaims>(&req.refresh_token)
+        .await?
+        .map_err(|_| ApiError::Unauthorized(BAD_REFRESH))?;
+    let (claims, expired) = match checked {
+        Checked::Live(claims) => (claims, false),
+        Checked::Expired(claims) => (claims, true),
+    };
+    if claims.tenant_id != ctx.tenant.id {
+        return Err(ApiError::Unauthorized(BAD_REFRESH));
+    }
+    require_private_key_for_system(&state, &extensions, claims.auth_type, &ctx, &headers).await?;
+    if expired {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let now = state.issuer.now();
+    let grace = state.settings.refresh_grace.as_secs() as i64;
+    let key = claims.session_key();
+    let revoked = match scope {
+        LogoutScope::Local => {
+            match state
+                .store
+                .end_session(&key, claims.generation, now, grace)
+                .await?
+            {
+                Ending::Ended => 1,
+                Ending::Refused(stored) => {
+                    return match standing(stored.as_ref(), claims.generation, now, grace) {
+                        Standing::Stale => Err(reuse_detected(&state, &claims).await?),
+                        Standing::Current | Standing::Ended => Ok(StatusCode::NO_CONTENT),
+                    };
+                }
+            }
+        }
+        LogoutScope::Global | LogoutScope::Others => {
+            let sessions = state
+                .store
+                .user_sessions(&ctx.tenant.id, &claims.sub)
+                .await?;
+            let this = sessions.iter().find(|s| s.session_id == claims.sid);
+            match standing(this, claims.generation, now, grace) {
+                Standing::Current => {}
+                Standing::Ended => return Ok(StatusCode::NO_CONTENT),
+                Standing::Stale => return Err(reuse_detected(&state, &claims).await?),
+            }
+            let keep = (scope == LogoutScope::Others).then_some(claims.sid.as_str());
+            let ending: Vec<SessionKey> = sessions
+                .iter()
+                .filter(|s| s.is_live(now) && Some(s.session_id.as_str()) != keep)
+                .map(Session::key)
+                .collect();
+            revoke_all(&state, ending).await?
+        }
+    };
+    Event::new(Action::SignOut, &ctx.tenant.id)
+        .session(&claims.sub, &claims.sid)
+        .scope(scope.as_str(), revoked)
+        .record();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes every session of `keys`, a few at a time; how many. Each write is
+/// idempotent and a revocation is never undone, so a failure part-way (answered `503`)
+/// leaves the rest for the client's retry, and nothing to repair.
+async fn revoke_all(state: &AppState, keys: Vec<SessionKey>) -> Result<usize, ApiError> {
+    let count = keys.len();
+    for batch in keys.chunks(REVOKE_CONCURRENCY) {
+        let mut writes = tokio::task::JoinSet::new();
+        for key in batch {
+            let (store, key) = (state.store.clone(), key.clone());
+            writes.spawn(async move { store.revoke_session(&key).await });
+        }
+        while let Some(done) = writes.join_next().await {
+            done.map_err(|e| ApiError::Internal(Box::new(e)))??;
+        }
+    }
+    Ok(count)
+}
