@@ -23,7 +23,7 @@ fn function_for(route_key: &str, app: &TestApp) -> Router {
     let state = app.state.clone();
     if path.starts_with("/tenants") {
         tenants::router(state)
-    } else if path == "/auth/token" || path == "/auth/refresh" {
+    } else if ["/auth/token", "/auth/refresh", "/auth/logout"].contains(&path) {
         auth::router(state)
     } else {
         verify::router(state)
@@ -47,15 +47,17 @@ async fn every_sample_event_is_answered_by_its_function() {
         .await;
     assert_eq!(res.status, StatusCode::OK);
     let pk = tenant["projectApiKey"].as_str().unwrap();
-    let login = app
-        .send(
-            Method::POST,
-            "/auth/token",
-            &[("x-project-key", pk)],
-            Some(json!({"authToken": idp.token(&idp.claims("alice", "x"))})),
-        )
-        .await;
-    let refresh_token = login.json["refreshToken"].as_str().unwrap().to_owned();
+    let sign_in = |sub: &'static str| {
+        let token = idp.token(&idp.claims(sub, "x"));
+        let app = &app;
+        async move {
+            let res = app.login(pk, json!({"authToken": token})).await;
+            res.json["refreshToken"].as_str().unwrap().to_owned()
+        }
+    };
+    let refresh_token = sign_in("alice").await;
+    // The sign-out event ends its user's sessions: another user's.
+    let logout_token = sign_in("carol").await;
     let id = tenant["id"].as_str().unwrap();
 
     let mut seen = Vec::new();
@@ -90,7 +92,11 @@ async fn every_sample_event_is_answered_by_its_function() {
         if let Some(body) = event["body"].as_str() {
             let mut body: Value = serde_json::from_str(body).unwrap();
             if body.get("refreshToken").is_some() {
-                body["refreshToken"] = json!(refresh_token);
+                body["refreshToken"] = json!(if route_key.contains("logout") {
+                    &logout_token
+                } else {
+                    &refresh_token
+                });
             }
             if body.get("authToken").is_some() {
                 body["authToken"] = json!(if route_key.contains("verify") {
@@ -101,10 +107,11 @@ async fn every_sample_event_is_answered_by_its_function() {
             }
             event["body"] = json!(body.to_string());
         }
-        if event["pathParameters"].get("id").is_some() {
+        if let Some(sample) = event["pathParameters"]["id"].as_str().map(str::to_owned) {
+            let path = event["rawPath"].as_str().unwrap().replace(&sample, id);
             event["pathParameters"]["id"] = json!(id);
-            event["rawPath"] = json!(format!("/tenants/{id}"));
-            event["requestContext"]["http"]["path"] = json!(format!("/tenants/{id}"));
+            event["rawPath"] = json!(path);
+            event["requestContext"]["http"]["path"] = json!(path);
         }
 
         let request = lambda_http::request::from_str(&event.to_string())
@@ -118,13 +125,14 @@ async fn every_sample_event_is_answered_by_its_function() {
             .await
             .unwrap();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let expected = if route_key.starts_with("POST /auth/token")
-            || route_key.starts_with("POST /auth/refresh")
-            || route_key == "POST /tenants"
-        {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
+        let expected = match route_key.as_str() {
+            "POST /auth/token"
+            | "POST /auth/refresh"
+            | "POST /tenants"
+            | "POST /tenants/api-private-key"
+            | "POST /tenants/{id}/admin-token" => StatusCode::CREATED,
+            "POST /auth/logout" => StatusCode::NO_CONTENT,
+            _ => StatusCode::OK,
         };
         assert_eq!(status, expected, "{name}: {body}");
         if route_key == "POST /auth/verify" {
@@ -137,6 +145,7 @@ async fn every_sample_event_is_answered_by_its_function() {
     let mut routes = vec![
         "POST /auth/token",
         "POST /auth/refresh",
+        "POST /auth/logout",
         "POST /auth/verify",
         "GET /.well-known/jwks.json",
         "GET /.well-known/openid-configuration",
@@ -146,6 +155,8 @@ async fn every_sample_event_is_answered_by_its_function() {
         "GET /tenants/login-token",
         "GET /tenants/me",
         "GET /tenants/{id}",
+        "POST /tenants/api-private-key",
+        "POST /tenants/{id}/admin-token",
     ];
     routes.sort();
     assert_eq!(seen, routes, "one event per route");

@@ -8,6 +8,7 @@ use serde_json::Value;
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/auth/token"),
     ("post", "/auth/refresh"),
+    ("post", "/auth/logout"),
     ("post", "/auth/verify"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/.well-known/openid-configuration"),
@@ -17,6 +18,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/tenants/client-config"),
     ("get", "/tenants/login-token"),
     ("get", "/tenants/{id}"),
+    ("post", "/tenants/api-private-key"),
+    ("post", "/tenants/{id}/admin-token"),
 ];
 
 async fn document(app: &TestApp) -> Value {

@@ -9,10 +9,10 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 use super::views::{
-    AdminFields, AdminTenant, ClientConfig, ClientFields, CreatedTenant, KeyedTenant,
-    NewTenantBody, ProjectFields, ProjectTenant, PublicTenant, TenantView,
+    AdminFields, AdminTenant, AdminToken, ClientConfig, ClientFields, CreatedTenant, KeyedTenant,
+    NewPrivateKey, NewTenantBody, ProjectFields, ProjectTenant, PublicTenant, TenantView,
 };
-use super::{auth, tenants, verify};
+use super::{auth, logout, recovery, tenants, verify};
 use crate::deadlines::RETRY_AFTER_SECONDS;
 use crate::domain::{
     AuthType, IdentityProvider, Network, ProviderAlgorithm, TenantPatch, WalletManagementType,
@@ -31,6 +31,7 @@ use crate::token::TokenPair;
     paths(
         auth::exchange,
         auth::refresh,
+        logout::logout,
         verify::verify,
         verify::jwks,
         verify::discovery,
@@ -40,6 +41,8 @@ use crate::token::TokenPair;
         tenants::client_config,
         tenants::login_token,
         tenants::by_id,
+        recovery::regenerate_private_key,
+        recovery::admin_token,
     ),
     components(schemas(
         ErrorBody,
@@ -63,14 +66,18 @@ use crate::token::TokenPair;
         Location,
         auth::TokenRequest,
         auth::RefreshRequest,
+        logout::LogoutRequest,
+        logout::LogoutScope,
         TokenPair,
+        NewPrivateKey,
+        AdminToken,
         verify::VerifyRequest,
         verify::VerifyResponse,
         verify::Discovery,
     )),
     modifiers(&Credentials, &CommonErrors),
     tags(
-        (name = "auth", description = "Provider-token exchange and refresh rotation"),
+        (name = "auth", description = "Provider-token exchange, refresh rotation and sign-out"),
         (name = "verify", description = "Token verification and the well-known documents"),
         (name = "tenants", description = "Tenant management"),
     )
@@ -94,7 +101,7 @@ impl Modify for Credentials {
             "businessApiKey",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "x-api-key",
-                "A server-side secret: the tenant's apiPrivateKey, or the platform key for POST /tenants.",
+                "A server-side secret: the tenant's apiPrivateKey, or the platform key for POST /tenants and POST /tenants/{id}/admin-token.",
             ))),
         );
         components.add_security_scheme(
