@@ -87,6 +87,54 @@ impl TestApp {
         .await
     }
 
+    /// `POST /auth/logout` with a project key (and `scope` when given).
+    pub async fn logout(&self, pk: &str, refresh_token: &str, scope: Option<&str>) -> Response {
+        let mut body = json!({"refreshToken": refresh_token});
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        self.send(
+            Method::POST,
+            "/auth/logout",
+            &[("x-project-key", pk)],
+            Some(body),
+        )
+        .await
+    }
+
+    /// `POST /auth/verify` with a project key and `checkRevoked` set to `check_revoked`.
+    pub async fn verify_revocation(&self, pk: &str, token: &str, check_revoked: Value) -> Response {
+        self.send(
+            Method::POST,
+            "/auth/verify",
+            &[("x-project-key", pk)],
+            Some(json!({"authToken": token, "checkRevoked": check_revoked})),
+        )
+        .await
+    }
+
+    /// `POST /tenants/api-private-key` with a tenant-admin token.
+    pub async fn regenerate_private_key(&self, admin_jwt: &str) -> Response {
+        self.send(
+            Method::POST,
+            "/tenants/api-private-key",
+            &[("authorization", &bearer(admin_jwt))],
+            None,
+        )
+        .await
+    }
+
+    /// `POST /tenants/{id}/admin-token` with these credentials.
+    pub async fn admin_token(&self, id: &str, headers: &[(&str, &str)]) -> Response {
+        self.send(
+            Method::POST,
+            &format!("/tenants/{id}/admin-token"),
+            headers,
+            None,
+        )
+        .await
+    }
+
     /// `POST /auth/verify` with a project key.
     pub async fn verify(&self, pk: &str, token: &str) -> Response {
         self.send(

@@ -1,5 +1,6 @@
-//! A real DynamoDB/Secrets Manager API: the `moto` server, started on 127.0.0.1 by the
-//! test that needs it and stopped when it is dropped; SDK config and clients for it
+//! A real DynamoDB/Secrets Manager API: the `moto` server (each DynamoDB call made
+//! atomic, as DynamoDB's are: `moto_server.py`), started on 127.0.0.1 by the test that
+//! needs it and stopped when it is dropped; SDK config and clients for it
 //! (under [`PATIENT`] deadlines), what `template.yaml` creates on it, and a counter of
 //! the DynamoDB calls a client makes.
 
@@ -30,6 +31,14 @@ fn moto_server_path() -> PathBuf {
     venv
 }
 
+/// `support/moto_server.py`: moto's server with each DynamoDB call atomic, as
+/// DynamoDB's are (see the file), run by the Python beside `moto_server`.
+fn atomic_moto_server() -> (PathBuf, PathBuf) {
+    let python = moto_server_path().with_file_name("python");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("support/moto_server.py");
+    (python, script)
+}
+
 /// A moto server on 127.0.0.1, killed when dropped.
 pub struct Moto {
     child: Child,
@@ -40,7 +49,9 @@ impl Moto {
     pub async fn start() -> Self {
         for _ in 0..3 {
             let port = free_port();
-            let mut child = Command::new(moto_server_path())
+            let (python, script) = atomic_moto_server();
+            let mut child = Command::new(python)
+                .arg(script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

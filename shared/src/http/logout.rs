@@ -51,8 +51,14 @@ pub struct LogoutRequest {
     /// A refresh token of the session to end.
     pub refresh_token: String,
     /// Which sessions to end (default `local`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_scope")]
     pub scope: Option<LogoutScope>,
+}
+
+/// A scope when present: `null` is not one (`400`), unlike serde's default for an
+/// `Option`.
+fn present_scope<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<LogoutScope>, D::Error> {
+    LogoutScope::deserialize(d).map(Some)
 }
 
 /// Sessions revoked at once by `global`/`others`; each is one idempotent write.
