@@ -51,7 +51,8 @@ async fn no_one_else_gets_an_admin_token(w: World) {
     let user = bearer(&w.sign_in("alice").await.access);
     let mine = bearer(w.admin());
     let unknown = TenantId::generate().to_string();
-    let cases: [(&str, Vec<(&str, &str)>, StatusCode); 11] = [
+    type Headers<'a> = Vec<(&'a str, &'a str)>;
+    let cases: [(&str, Headers, StatusCode); 11] = [
         (w.id(), vec![], StatusCode::UNAUTHORIZED),
         (
             w.id(),
