@@ -382,7 +382,10 @@ async fn throttling_is_a_bounded_retry_then_a_503_with_nothing_written() {
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
     assert_eq!(throttler.throttled(), 2);
     let written = count().await;
-    assert_eq!(written, 4, "one tenant and its three keys");
+    assert_eq!(
+        written, 5,
+        "one tenant, its three keys and its admin session"
+    );
 
     for (n, error) in [
         ThrottleError::ProvisionedThroughputExceeded,

@@ -4,8 +4,9 @@
 //! payload format 2.0), configured only by environment as `template.yaml` configures
 //! them, against a moto server holding the table and both secrets. One story, over
 //! HTTP: create a tenant, configure its identity provider, exchange a provider token,
-//! refresh, verify, discover the keys from the issuer alone, update the tenant, rotate
-//! the signing key.
+//! refresh, verify, discover the keys from the issuer alone, update the tenant, sign out
+//! everywhere and check revocation, regenerate the private key, recover an admin token,
+//! rotate the signing key.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -122,6 +123,10 @@ async fn call(
     let res = req.send().await.expect("request to the emulator");
     let status = res.status();
     let text = res.text().await.expect("body");
+    if status == StatusCode::NO_CONTENT {
+        assert!(text.is_empty(), "{url}: a 204 with a body: {text}");
+        return (status, Value::Null);
+    }
     let json = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("{url} answered {status} with non-JSON: {text}"));
     (status, json)
@@ -367,7 +372,111 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
 
-    // 8. A sample event from events/, through `cargo lambda invoke`.
+    // 8. The session lifecycle across the functions: carol signs in twice (auth), signs
+    // out everywhere (auth), and the verify function, asked to check revocation, reads
+    // her session as ended; then the tenant regenerates its private key and recovers an
+    // admin token (tenants).
+    let mut carol = Vec::new();
+    for _ in 0..2 {
+        let (status, login) = call(
+            &http,
+            Method::POST,
+            &emulator.url("auth", "/auth/token"),
+            &[("x-project-key", project_key)],
+            Some(json!({"authToken": idp.token(&idp.claims("carol", "story-app"))})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{login}");
+        carol.push(login);
+    }
+    let verify_revocation = |token: String| {
+        let http = http.clone();
+        let url = emulator.url("verify", "/auth/verify");
+        let project_key = project_key.to_owned();
+        async move {
+            let (status, verdict) = call(
+                &http,
+                Method::POST,
+                &url,
+                &[("x-project-key", &project_key)],
+                Some(json!({ "authToken": token, "checkRevoked": true })),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{verdict}");
+            verdict["valid"] == true
+        }
+    };
+    let carol_access = carol[1]["accessToken"].as_str().unwrap().to_owned();
+    assert!(verify_revocation(carol_access.clone()).await);
+    let (status, out) = call(
+        &http,
+        Method::POST,
+        &emulator.url("auth", "/auth/logout"),
+        &[("x-project-key", project_key)],
+        Some(json!({"refreshToken": carol[0]["refreshToken"], "scope": "global"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{out}");
+    let (status, ended) = refresh(carol[1]["refreshToken"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "signed out everywhere: {ended}"
+    );
+    assert!(
+        !verify_revocation(carol_access).await,
+        "the session is revoked"
+    );
+
+    let old_private_key = tenant["apiPrivateKey"].as_str().expect("apiPrivateKey");
+    let (status, regenerated) = call(
+        &http,
+        Method::POST,
+        &emulator.url("tenants", "/tenants/api-private-key"),
+        &[("authorization", &admin)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{regenerated}");
+    let new_private_key = regenerated["apiPrivateKey"]
+        .as_str()
+        .expect("apiPrivateKey");
+    for (key, expected) in [
+        (old_private_key, StatusCode::UNAUTHORIZED),
+        (new_private_key, StatusCode::OK),
+    ] {
+        let (status, me) = call(
+            &http,
+            Method::GET,
+            &emulator.url("tenants", "/tenants/me"),
+            &[("x-api-key", key)],
+            None,
+        )
+        .await;
+        assert_eq!(status, expected, "{me}");
+    }
+    let tenant_id = tenant["id"].as_str().expect("id");
+    let (status, recovered) = call(
+        &http,
+        Method::POST,
+        &emulator.url("tenants", &format!("/tenants/{tenant_id}/admin-token")),
+        &[("x-api-key", PLATFORM_KEY)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{recovered}");
+    let recovered_admin = format!("Bearer {}", recovered["jwt"].as_str().expect("jwt"));
+    let (status, described) = call(
+        &http,
+        Method::PUT,
+        &emulator.url("tenants", "/tenants"),
+        &[("authorization", &recovered_admin)],
+        Some(json!({"projectDescription": "recovered"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{described}");
+
+    // 9. A sample event from events/, through `cargo lambda invoke`.
     let invoked = cargo(&cargo_lambda)
         .args(["lambda", "invoke", "verify"])
         .args(["--invoke-address", "127.0.0.1"])
@@ -384,7 +493,7 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
         serde_json::from_str(response["body"].as_str().expect("body")).expect("JSON body");
     assert_eq!(body, jwks, "the event gets the same JWKS");
 
-    // 9. A whole rotation by the rotate-keys function, invoked as Secrets Manager would.
+    // 10. A whole rotation by the rotate-keys function, invoked as Secrets Manager would.
     let rotation = "0b3f6a52-0000-4000-8000-00000000e2e0";
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         let event =

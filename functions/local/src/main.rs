@@ -142,7 +142,7 @@ async fn run() -> Result<(), BoxError> {
         // The operator asked for no key, so this one exists only in this process:
         // printing it once is how they get it. It is never logged.
         println!(
-            "platform API key (x-api-key for POST /tenants): {}",
+            "platform API key (x-api-key for POST /tenants and /tenants/{{id}}/admin-token): {}",
             key.expose_secret()
         );
     }

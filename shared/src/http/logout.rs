@@ -52,6 +52,7 @@ pub struct LogoutRequest {
     pub refresh_token: String,
     /// Which sessions to end (default `local`).
     #[serde(default, deserialize_with = "present_scope")]
+    #[schema(value_type = LogoutScope, default = "local")]
     pub scope: Option<LogoutScope>,
 }
 

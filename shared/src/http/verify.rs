@@ -34,6 +34,7 @@ pub struct VerifyRequest {
     /// Also check a PERS access token against its session (one strongly consistent
     /// read): a revoked, expired or missing session makes it `valid: false`.
     #[serde(default, deserialize_with = "strict_bool")]
+    #[schema(value_type = bool, default = false)]
     pub check_revoked: Option<bool>,
 }
 
