@@ -297,14 +297,15 @@ async fn sessions_are_listed_by_user_and_end_only_by_a_generation_that_speaks_fo
     ));
     assert_eq!(
         store.end_session(&a.key(), 0, at(10), 10).await.unwrap(),
-        Ending::Ended
+        Ending::Ended { was_live: true }
     );
     assert!(store.session(&a.key()).await.unwrap().unwrap().revoked);
-    // The current generation ends its session, again and again (idempotent).
-    for _ in 0..2 {
+    // The current generation ends its session, again and again (idempotent), and says
+    // whether it was live.
+    for was_live in [true, false] {
         assert_eq!(
             store.end_session(&b.key(), 0, at(0), 10).await.unwrap(),
-            Ending::Ended
+            Ending::Ended { was_live }
         );
     }
     assert!(store.session(&b.key()).await.unwrap().unwrap().revoked);

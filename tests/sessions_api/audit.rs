@@ -76,6 +76,11 @@ async fn security_events_are_audit_lines_without_secrets() {
         w.logout(&a.refresh, Some("global")).await.status,
         StatusCode::NO_CONTENT
     );
+    // Again: a sign-out too, which found nothing left to end.
+    assert_eq!(
+        w.logout(&a.refresh, None).await.status,
+        StatusCode::NO_CONTENT
+    );
     let c0 = w.sign_in("carol").await;
     let c1 = Pair::of(&w.refresh(&c0.refresh).await);
     w.clock.advance(60);
@@ -100,7 +105,9 @@ async fn security_events_are_audit_lines_without_secrets() {
             .collect::<Vec<_>>()
     };
     let sign_out = find("sign-out");
-    assert_eq!(sign_out.len(), 1, "{lines:?}");
+    assert_eq!(sign_out.len(), 2, "{lines:?}");
+    assert_eq!(sign_out[1]["scope"], "local");
+    assert_eq!(sign_out[1]["revoked"], 0, "already ended");
     let a_claims = w.app.refresh_claims(&a.refresh).await;
     assert_eq!(sign_out[0]["tenant"], tenant.as_str());
     assert_eq!(sign_out[0]["user"], alice.as_str());

@@ -103,53 +103,61 @@ pub(super) async fn logout(
         return Err(ApiError::Unauthorized(BAD_REFRESH));
     }
     require_private_key_for_system(&state, &extensions, claims.auth_type, &ctx, &headers).await?;
-    if expired {
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    let now = state.issuer.now();
-    let grace = state.settings.refresh_grace.as_secs() as i64;
-    let key = claims.session_key();
-    let revoked = match scope {
-        LogoutScope::Local => {
-            match state
-                .store
-                .end_session(&key, claims.generation, now, grace)
-                .await?
-            {
-                Ending::Ended => 1,
-                Ending::Refused(stored) => {
-                    return match standing(stored.as_ref(), claims.generation, now, grace) {
-                        Standing::Stale => Err(reuse_detected(&state, &claims).await?),
-                        Standing::Current | Standing::Ended => Ok(StatusCode::NO_CONTENT),
-                    };
-                }
-            }
-        }
-        LogoutScope::Global | LogoutScope::Others => {
-            let sessions = state
-                .store
-                .user_sessions(&ctx.tenant.id, &claims.sub)
-                .await?;
-            let this = sessions.iter().find(|s| s.session_id == claims.sid);
-            match standing(this, claims.generation, now, grace) {
-                Standing::Current => {}
-                Standing::Ended => return Ok(StatusCode::NO_CONTENT),
-                Standing::Stale => return Err(reuse_detected(&state, &claims).await?),
-            }
-            let keep = (scope == LogoutScope::Others).then_some(claims.sid.as_str());
-            let ending: Vec<SessionKey> = sessions
-                .iter()
-                .filter(|s| s.is_live(now) && Some(s.session_id.as_str()) != keep)
-                .map(Session::key)
-                .collect();
-            revoke_all(&state, ending).await?
+    let revoked = if expired {
+        0
+    } else {
+        match end(&state, &claims, scope).await? {
+            Some(revoked) => revoked,
+            None => return Err(reuse_detected(&state, &claims).await?),
         }
     };
+    // One line per sign-out that succeeds, also when it found nothing left to end.
     Event::new(Action::SignOut, &ctx.tenant.id)
         .session(&claims.sub, &claims.sid)
         .scope(scope.as_str(), revoked)
         .record();
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Applies `scope` for a token of ours that has not expired: how many live sessions it
+/// ended, or `None` when the token is reuse (no longer current, its session live).
+async fn end(
+    state: &AppState,
+    claims: &RefreshClaims,
+    scope: LogoutScope,
+) -> Result<Option<usize>, ApiError> {
+    let now = state.issuer.now();
+    let grace = state.settings.refresh_grace.as_secs() as i64;
+    let judge = |stored: Option<&Session>| standing(stored, claims.generation, now, grace);
+    if scope == LogoutScope::Local {
+        let ending = state
+            .store
+            .end_session(&claims.session_key(), claims.generation, now, grace)
+            .await?;
+        return Ok(match ending {
+            Ending::Ended { was_live } => Some(usize::from(was_live)),
+            Ending::Refused(stored) => match judge(stored.as_ref()) {
+                Standing::Stale => None,
+                Standing::Current | Standing::Ended => Some(0),
+            },
+        });
+    }
+    let sessions = state
+        .store
+        .user_sessions(&claims.tenant_id, &claims.sub)
+        .await?;
+    match judge(sessions.iter().find(|s| s.session_id == claims.sid)) {
+        Standing::Current => {}
+        Standing::Ended => return Ok(Some(0)),
+        Standing::Stale => return Ok(None),
+    }
+    let keep = (scope == LogoutScope::Others).then_some(claims.sid.as_str());
+    let ending: Vec<SessionKey> = sessions
+        .iter()
+        .filter(|s| s.is_live(now) && Some(s.session_id.as_str()) != keep)
+        .map(Session::key)
+        .collect();
+    revoke_all(state, ending).await.map(Some)
 }
 
 /// Revokes every session of `keys`, a few at a time; how many. Each write is

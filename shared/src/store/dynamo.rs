@@ -213,8 +213,9 @@ impl DynamoStore {
         }
     }
 
-    /// One `TransactWriteItems`: all of `writes` or none; a failed condition is
-    /// [`StoreError::Conflict`].
+    /// One `TransactWriteItems`: all of `writes` or none. A failed condition, or a
+    /// concurrent transaction on one of the items (DynamoDB cancels one of the two with
+    /// `TransactionConflict`), is [`StoreError::Conflict`]: the caller lost a race.
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         match self
             .client
@@ -226,9 +227,12 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(c)
-                    if c.cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                    if c.cancellation_reasons().iter().any(|r| {
+                        matches!(
+                            r.code(),
+                            Some("ConditionalCheckFailed" | "TransactionConflict")
+                        )
+                    }) =>
                 {
                     Err(StoreError::Conflict)
                 }
@@ -328,6 +332,8 @@ impl Store for DynamoStore {
                     Some(_) => Err(StoreError::Conflict),
                     None => Err(StoreError::NotFound),
                 },
+                // A key regeneration's transaction held the tenant item at that moment.
+                PutItemError::TransactionConflictException(_) => Err(StoreError::Conflict),
                 other => Err(unavailable(other)),
             },
             Err(e) => Err(unavailable(e)),
@@ -458,11 +464,17 @@ impl Store for DynamoStore {
             .expression_attribute_values(":gen", n(presented))
             .expression_attribute_values(":child", n(presented + 1))
             .expression_attribute_values(":since", n(now - grace_seconds))
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Ending::Ended),
+            Ok(out) => {
+                let before: Session = from_item(out.attributes.unwrap_or_default())?;
+                Ok(Ending::Ended {
+                    was_live: before.is_live(now),
+                })
+            }
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(c) => {
                     c.item.map(from_item).transpose().map(Ending::Refused)

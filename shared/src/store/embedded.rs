@@ -387,7 +387,11 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             Self::modify_session(db, &key, |stored| match stored {
                 Some(s) if s.accepts(presented, now, grace_seconds) => {
-                    (Some(Session { revoked: true, ..s }), Ending::Ended)
+                    let was_live = s.is_live(now);
+                    (
+                        Some(Session { revoked: true, ..s }),
+                        Ending::Ended { was_live },
+                    )
                 }
                 other => (None, Ending::Refused(other)),
             })

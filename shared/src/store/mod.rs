@@ -126,8 +126,8 @@ pub enum Rotation {
 /// The outcome of [`Store::end_session`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
-    /// The session is revoked.
-    Ended,
+    /// The session is revoked; `was_live` when it was neither revoked nor expired before.
+    Ended { was_live: bool },
     /// The presented generation no longer speaks for it; the session as it was, if it
     /// exists. Nothing was written.
     Refused(Option<Session>),
