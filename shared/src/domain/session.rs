@@ -139,11 +139,7 @@ impl Session {
 
     /// Where it is stored.
     pub fn key(&self) -> SessionKey {
-        SessionKey {
-            tenant_id: self.tenant_id.clone(),
-            user_id: self.user_id.clone(),
-            session_id: self.session_id.clone(),
-        }
+        SessionKey::new(&self.tenant_id, &self.user_id, &self.session_id)
     }
 
     /// Neither revoked nor past its end at `now`.
@@ -171,6 +167,16 @@ pub struct SessionKey {
     pub tenant_id: TenantId,
     pub user_id: UserId,
     pub session_id: String,
+}
+
+impl SessionKey {
+    pub fn new(tenant_id: &TenantId, user_id: &str, session_id: &str) -> Self {
+        Self {
+            tenant_id: tenant_id.clone(),
+            user_id: user_id.to_owned(),
+            session_id: session_id.to_owned(),
+        }
+    }
 }
 
 /// Where a presented refresh token stands, judged from its session as stored (a

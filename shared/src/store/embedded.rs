@@ -150,6 +150,26 @@ impl EmbeddedStore {
         Ok(result)
     }
 
+    /// Within `tx`, replaces tenant `id` with `bytes` if its stored version is still
+    /// `expected` (the optimistic lock of every tenant write).
+    fn put_tenant_at(
+        tx: &redb::WriteTransaction,
+        id: &str,
+        bytes: &[u8],
+        expected: u64,
+    ) -> Result<(), StoreError> {
+        let mut tenants = tx.open_table(TENANTS).map_err(unavailable)?;
+        let stored: Tenant = match tenants.get(id).map_err(unavailable)? {
+            Some(v) => decode(v.value())?,
+            None => return Err(StoreError::NotFound),
+        };
+        if stored.version != expected {
+            return Err(StoreError::Conflict);
+        }
+        tenants.insert(id, bytes).map_err(unavailable)?;
+        Ok(())
+    }
+
     fn get<T: DeserializeOwned>(
         db: &Database,
         table: TableDefinition<&str, &[u8]>,
@@ -234,19 +254,7 @@ impl Store for EmbeddedStore {
         let bytes = encode(tenant)?;
         self.run(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
-            {
-                let mut tenants = tx.open_table(TENANTS).map_err(unavailable)?;
-                let stored: Tenant = match tenants.get(id.as_str()).map_err(unavailable)? {
-                    Some(v) => decode(v.value())?,
-                    None => return Err(StoreError::NotFound),
-                };
-                if stored.version != expected_version {
-                    return Err(StoreError::Conflict);
-                }
-                tenants
-                    .insert(id.as_str(), bytes.as_slice())
-                    .map_err(unavailable)?;
-            }
+            Self::put_tenant_at(&tx, &id, &bytes, expected_version)?;
             tx.commit().map_err(unavailable)
         })
         .await
@@ -265,19 +273,9 @@ impl Store for EmbeddedStore {
         let old_hash = old.to_hex();
         self.run(move |db| {
             let tx = db.begin_write().map_err(unavailable)?;
+            Self::put_tenant_at(&tx, &id, &bytes, expected_version)?;
             {
-                let mut tenants = tx.open_table(TENANTS).map_err(unavailable)?;
                 let mut api_keys = tx.open_table(API_KEYS).map_err(unavailable)?;
-                let stored: Tenant = match tenants.get(id.as_str()).map_err(unavailable)? {
-                    Some(v) => decode(v.value())?,
-                    None => return Err(StoreError::NotFound),
-                };
-                if stored.version != expected_version {
-                    return Err(StoreError::Conflict);
-                }
-                tenants
-                    .insert(id.as_str(), bytes.as_slice())
-                    .map_err(unavailable)?;
                 // Returning before commit aborts the whole transaction.
                 if api_keys
                     .insert(new_hash.as_str(), new_bytes.as_slice())

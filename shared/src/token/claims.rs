@@ -86,11 +86,7 @@ impl AccessClaims {
 
     /// The key of the session it belongs to.
     pub fn session_key(&self) -> SessionKey {
-        SessionKey {
-            tenant_id: self.tenant_id.clone(),
-            user_id: self.sub.clone(),
-            session_id: self.sid.clone(),
-        }
+        SessionKey::new(&self.tenant_id, &self.sub, &self.sid)
     }
 }
 
@@ -141,11 +137,7 @@ impl RefreshClaims {
 
     /// The key of the session it belongs to.
     pub fn session_key(&self) -> SessionKey {
-        SessionKey {
-            tenant_id: self.tenant_id.clone(),
-            user_id: self.sub.clone(),
-            session_id: self.sid.clone(),
-        }
+        SessionKey::new(&self.tenant_id, &self.sub, &self.sid)
     }
 }
 
