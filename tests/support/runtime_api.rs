@@ -114,7 +114,17 @@ pub struct Answer {
     pub took: Duration,
 }
 
+/// One poll of `/runtime/invocation/next`: when it came, and how much CPU time the
+/// process had used by then. The first ends init; each later one ends an invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Poll {
+    pub at: Instant,
+    pub cpu: Duration,
+}
+
 struct Shared {
+    pid: OnceLock<u32>,
+    polls: Mutex<Vec<Poll>>,
     next: tokio::sync::Mutex<mpsc::Receiver<(String, Value)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     init_error: Mutex<Option<oneshot::Sender<(String, Value, Instant)>>>,
@@ -137,6 +147,8 @@ impl Function {
         let (invocations, next) = mpsc::channel(8);
         let (init_tx, init_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
+            pid: OnceLock::new(),
+            polls: Mutex::default(),
             next: tokio::sync::Mutex::new(next),
             waiting: Mutex::default(),
             init_error: Mutex::new(Some(init_tx)),
@@ -174,6 +186,9 @@ impl Function {
             .kill_on_drop(true);
         let started = Instant::now();
         let mut child = cmd.spawn().expect("start the function binary");
+        if let Some(pid) = child.id() {
+            let _ = shared.pid.set(pid);
+        }
         // Its log lines, kept for the test and passed on to the test's own stderr.
         let logs = Arc::new(Mutex::new(Vec::new()));
         if let Some(stderr) = child.stderr.take() {
@@ -232,6 +247,40 @@ impl Function {
         }
     }
 
+    /// When the process started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Waits until the process has polled for its next invocation `count` times (the
+    /// first poll ends init) and returns every poll so far; `None` after `within`.
+    pub async fn polls(&self, count: usize, within: Duration) -> Option<Vec<Poll>> {
+        let deadline = Instant::now() + within;
+        loop {
+            let polls = self.shared.polls.lock().expect("lock").clone();
+            if polls.len() >= count {
+                return Some(polls);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// The process's peak resident set size so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// Waits for the process to exit; `None` if it is still running after `within`.
     pub async fn exit_status(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         tokio::time::timeout(within, self.child.wait())
@@ -280,7 +329,34 @@ impl Drop for Function {
     }
 }
 
+/// The CPU time (user and system, all threads) process `pid` has used, read from its
+/// CPU-time clock (nanoseconds, unlike the clock ticks of `/proc/<pid>/stat`).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: both calls only write the out-parameter they are given, which lives on
+    // this stack frame; a pid that is gone is an error return, not undefined behaviour.
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe {
+        if libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) != 0 {
+            return None;
+        }
+        if libc::clock_gettime(clock, &mut now) != 0 {
+            return None;
+        }
+    }
+    Some(Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+}
+
 async fn next_invocation(State(shared): State<Arc<Shared>>) -> (HeaderMap, String) {
+    let at = Instant::now();
+    let cpu = shared.pid.get().and_then(|pid| cpu_time(*pid));
+    shared.polls.lock().expect("lock").push(Poll {
+        at,
+        cpu: cpu.unwrap_or_default(),
+    });
     let mut next = shared.next.lock().await;
     let Some((id, event)) = next.recv().await else {
         // The test is over: hold the poll until the process is killed.
