@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -32,12 +32,16 @@ struct CachedSet {
 
 /// JWKS fetched over HTTP, cached as `Cache-Control` allows, refetched on an unknown
 /// `kid` at most once a minute; one lock per URI, so a slow provider delays only itself.
+///
+/// The HTTP clients are built on the first fetch, not at init: building one loads the
+/// system's root certificates, milliseconds of CPU in every cold start, and most
+/// functions never fetch a JWKS (a tenant's provider keys are often inline).
 pub struct JwksCache {
-    http: reqwest::Client,
+    http: OnceLock<reqwest::Client>,
     /// The same client, resolving names to public addresses only (and never through a
     /// proxy, whose address would be the only one checked); `None` if it could not be
     /// built, and then guarded fetches fail rather than fall back to `http`.
-    public_http: Option<reqwest::Client>,
+    public_http: OnceLock<Option<reqwest::Client>>,
     entries: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<CachedSet>>>>>,
 }
 
@@ -47,27 +51,40 @@ impl Default for JwksCache {
     }
 }
 
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        // An identity provider's JWKS is a dependency like any other (DESIGN §7).
+        .connect_timeout(Deadlines::PRODUCTION.connect * 2)
+        .timeout(Deadlines::PRODUCTION.operation)
+        // A provider's JWKS URI is where its keys are, not a place to be sent
+        // from: a redirect could point the function at an internal address.
+        .redirect(reqwest::redirect::Policy::none())
+}
+
 impl JwksCache {
     pub fn new() -> Self {
-        let builder = || {
-            reqwest::Client::builder()
-                // An identity provider's JWKS is a dependency like any other (DESIGN §7).
-                .connect_timeout(Deadlines::PRODUCTION.connect * 2)
-                .timeout(Deadlines::PRODUCTION.operation)
-                // A provider's JWKS URI is where its keys are, not a place to be sent
-                // from: a redirect could point the function at an internal address.
-                .redirect(reqwest::redirect::Policy::none())
-        };
-        let public_http = builder()
-            .no_proxy()
-            .dns_resolver(Arc::new(PublicOnlyResolver))
-            .build()
-            .ok();
         Self {
-            http: builder().build().unwrap_or_default(),
-            public_http,
+            http: OnceLock::new(),
+            public_http: OnceLock::new(),
             entries: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http
+            .get_or_init(|| client_builder().build().unwrap_or_default())
+    }
+
+    fn public_http(&self) -> Option<&reqwest::Client> {
+        self.public_http
+            .get_or_init(|| {
+                client_builder()
+                    .no_proxy()
+                    .dns_resolver(Arc::new(PublicOnlyResolver))
+                    .build()
+                    .ok()
+            })
+            .as_ref()
     }
 
     fn slot(&self, uri: &str) -> Arc<tokio::sync::Mutex<Option<CachedSet>>> {
@@ -131,7 +148,7 @@ impl JwksCache {
 
     async fn fetch(&self, uri: &str, reach: Reach) -> Result<(PublicKeys, Duration), BoxError> {
         let client = match reach {
-            Reach::Any => &self.http,
+            Reach::Any => self.http(),
             Reach::PublicOnly => {
                 // An address in the URI is connected to without any name resolution.
                 let host = url::Url::parse(uri)?.host().map(|h| h.to_owned());
@@ -143,8 +160,7 @@ impl JwksCache {
                 if literal.is_some_and(internal_address) {
                     return Err("the JWKS URI points at an internal address".into());
                 }
-                self.public_http
-                    .as_ref()
+                self.public_http()
                     .ok_or("no HTTP client restricted to public addresses")?
             }
         };
