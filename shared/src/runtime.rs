@@ -2,7 +2,8 @@
 //! init from the environment (DESIGN §1, "Lambda settings").
 //!
 //! A cold start reads the platform key and the signing keys from Secrets Manager and
-//! opens the table, all at once, bounded by [`Deadlines::init`]. It fails, reporting to
+//! opens the table, all at once, bounded by [`Deadlines::init`], and meanwhile seeds
+//! the random generator ([`crate::keys::seed_random`]). It fails, reporting to
 //! the Lambda Runtime API's `/runtime/init/error` an error that names the setting,
 //! secret or table at fault, when a setting is missing or invalid, or when a dependency
 //! does not answer, refuses us or is missing. A signing-key secret that exists but
@@ -78,7 +79,7 @@ async fn build_state(table_at_init: Table, deadlines: Deadlines) -> Result<AppSt
     let signing_secret = config::required(&env, SIGNING_KEY_SECRET_ID)?;
     let platform_secret = config::required(&env, PLATFORM_SECRET_ID)?;
 
-    let aws = deadlines.aws_config().load().await;
+    let aws = lambda_sdk_config(&env, deadlines)?;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let keys = SecretsManagerKeySource::new(
         secrets.clone(),
@@ -90,18 +91,25 @@ async fn build_state(table_at_init: Table, deadlines: Deadlines) -> Result<AppSt
     // The three round trips of init, at once.
     // Each bounded by the init deadline on its own, so that a late one is named.
     let late = || format!("no answer within {:?}", deadlines.init);
-    let (platform_key, loaded, warmed) = tokio::join!(
+    let (platform_key, loaded, warmed, seeded) = tokio::join!(
         tokio::time::timeout(
             deadlines.init,
             fetch_platform_key(&secrets, &platform_secret)
         ),
         tokio::time::timeout(deadlines.init, keys.refresh_now()),
         tokio::time::timeout(deadlines.init, store.warm_up()),
+        // CPU, not a round trip: done while the round trips are in flight.
+        tokio::task::spawn_blocking(crate::keys::seed_random),
     );
     let platform_key = platform_key.unwrap_or_else(|_| Err(KeyError::Unavailable(late().into())));
     let loaded = loaded.unwrap_or_else(|_| Err(KeyError::Unavailable(late().into())));
     let warmed = warmed.unwrap_or_else(|_| Err(StoreError::Unavailable(late().into())));
     let mut failed = Vec::new();
+    match seeded {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => failed.push(crate::error_chain(&e)),
+        Err(e) => failed.push(format!("seeding the random generator: {e}")),
+    }
     if let Err(e) = &platform_key {
         failed.push(format!(
             "{PLATFORM_SECRET_ID} secret {platform_secret}: {}",
@@ -154,6 +162,36 @@ async fn build_state(table_at_init: Table, deadlines: Deadlines) -> Result<AppSt
     )
     .with_deadlines(deadlines)
     .with_configured_geoip()?)
+}
+
+/// The AWS SDK configuration of a function, from what Lambda puts in its environment:
+/// the region (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and, for emulators, `AWS_ENDPOINT_URL`;
+/// timeouts and retries from `deadlines`.
+///
+/// Not the SDK's default chain (profile files, SSO, STS web identity, IMDS, ECS): Lambda
+/// only ever hands a function its credentials in the environment, and the chain's code
+/// (an STS client among it) would be in every package and its setup in every cold
+/// start (docs/PERFORMANCE.md). `pers-local` keeps the chain: a developer's profile.
+pub fn lambda_sdk_config(
+    env: &impl Fn(&str) -> Option<String>,
+    deadlines: Deadlines,
+) -> Result<aws_config::SdkConfig, ConfigError> {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_sdk_dynamodb::config::SharedCredentialsProvider;
+    let region = config::required(env, "AWS_REGION")?;
+    let mut config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .timeout_config(deadlines.timeouts())
+        .retry_config(deadlines.retries());
+    if let Some(url) = env("AWS_ENDPOINT_URL").filter(|u| !u.trim().is_empty()) {
+        config = config.endpoint_url(url);
+    }
+    Ok(config.build())
 }
 
 /// Whether a secret exists (`DescribeSecret`). Only a definite "no such secret" is

@@ -128,6 +128,8 @@ async fn run() -> Result<(), BoxError> {
         }
     };
 
+    // Not left to the first request that signs (see `seed_random`).
+    pers::keys::seed_random()?;
     let issuer = settings.issuer.clone();
     let state = AppState::new(
         Deployment::Local,

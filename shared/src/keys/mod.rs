@@ -17,6 +17,19 @@ pub use secrets::{SecretsManagerKeySource, fetch_platform_key};
 
 use crate::BoxError;
 
+/// Draws once from AWS-LC's random generator, so that its one-time seeding happens now.
+///
+/// The first draw in a process seeds AWS-LC's process-wide generator from CPU-jitter
+/// entropy: some 60 ms of CPU on a full core (docs/PERFORMANCE.md). Every signature and
+/// every generated secret draws from it, so without this the first login or tenant
+/// after a cold start would pay for it, at a 256 MB function's fraction of a vCPU.
+/// Init calls it on a blocking thread beside its round trips.
+pub fn seed_random() -> Result<(), KeyError> {
+    let mut byte = [0u8; 1];
+    aws_lc_rs::rand::fill(&mut byte)
+        .map_err(|_| KeyError::Unavailable("AWS-LC's random generator failed".into()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The key store could not be reached and no keys are cached.
