@@ -29,7 +29,15 @@ async fn main() -> ExitCode {
     };
     // Secrets Manager waits up to 60 s (the function's timeout) for a step; each call
     // within it is bounded like every other dependency call.
-    let aws = Deadlines::PRODUCTION.aws_config().load().await;
+    let env = |k: &str| std::env::var(k).ok();
+    let aws = match runtime::lambda_sdk_config(&env, Deadlines::PRODUCTION) {
+        Ok(aws) => aws,
+        Err(e) => {
+            tracing::error!(error = %e, "init failed");
+            runtime::report_init_error("Pers.ConfigError", &e.to_string()).await;
+            return ExitCode::FAILURE;
+        }
+    };
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     lambda_runtime::run(service_fn(|event: LambdaEvent<RotationEvent>| {
         let client = client.clone();
