@@ -19,11 +19,12 @@ use crate::BoxError;
 
 /// Draws once from AWS-LC's random generator, so that its one-time seeding happens now.
 ///
-/// The first draw in a process seeds AWS-LC's process-wide generator from CPU-jitter
-/// entropy: some 60 ms of CPU on a full core (docs/PERFORMANCE.md). Every signature and
-/// every generated secret draws from it, so without this the first login or tenant
-/// after a cold start would pay for it, at a 256 MB function's fraction of a vCPU.
-/// Init calls it on a blocking thread beside its round trips.
+/// The first draw in a process seeds AWS-LC's process-wide generator: from the kernel
+/// in this workspace's builds (`.cargo/config.toml`), from CPU-jitter entropy in
+/// AWS-LC's default build, some 60 ms of CPU (docs/PERFORMANCE.md). Every signature and
+/// every generated secret draws from it, so that whatever seeding there is happens here
+/// and not in the first login or tenant after a cold start. Init calls it on a blocking
+/// thread beside its round trips.
 pub fn seed_random() -> Result<(), KeyError> {
     let mut byte = [0u8; 1];
     aws_lc_rs::rand::fill(&mut byte)
