@@ -277,3 +277,37 @@ pub async fn report_init_error(kind: &str, message: &str) {
         tracing::error!(error = %e, "could not report the init error to the Runtime API");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_config_comes_from_the_variables_lambda_sets() {
+        let env = |k: &str| match k {
+            "AWS_REGION" => Some("eu-west-1".to_owned()),
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:4566".to_owned()),
+            _ => None,
+        };
+        let config = lambda_sdk_config(&env, Deadlines::PRODUCTION).expect("config");
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert!(config.credentials_provider().is_some());
+        let timeouts = config.timeout_config().expect("timeouts");
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Deadlines::PRODUCTION.attempt)
+        );
+        assert_eq!(
+            config.retry_config().map(|r| r.max_attempts()),
+            Some(Deadlines::PRODUCTION.max_attempts)
+        );
+
+        let without_endpoint = |k: &str| (k == "AWS_REGION").then(|| "us-east-1".to_owned());
+        let config = lambda_sdk_config(&without_endpoint, Deadlines::PRODUCTION).expect("config");
+        assert_eq!(config.endpoint_url(), None);
+
+        let missing = lambda_sdk_config(&|_: &str| None, Deadlines::PRODUCTION).unwrap_err();
+        assert_eq!(missing.variable, "AWS_REGION");
+    }
+}
