@@ -50,9 +50,13 @@ impl Moto {
         for _ in 0..3 {
             let port = free_port();
             let (python, script) = atomic_moto_server();
+            // Created by our own server once it listens (see moto_server.py): another
+            // test's moto may have taken the same port a moment before.
+            let ready = std::env::temp_dir().join(format!("pers-moto-ready-{}", unique()));
             let mut child = Command::new(python)
                 .arg(script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_READY_FILE", &ready)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -60,7 +64,8 @@ impl Moto {
                 .expect("moto_server failed to start");
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                if ready.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let _ = std::fs::remove_file(&ready);
                     return Self {
                         child,
                         endpoint: format!("http://127.0.0.1:{port}"),
@@ -73,6 +78,7 @@ impl Moto {
             }
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_file(&ready);
         }
         panic!("moto_server did not come up on 127.0.0.1");
     }
