@@ -333,12 +333,12 @@ impl Drop for Function {
 /// CPU-time clock (nanoseconds, unlike the clock ticks of `/proc/<pid>/stat`).
 pub fn cpu_time(pid: u32) -> Option<Duration> {
     let mut clock: libc::clockid_t = 0;
-    // SAFETY: both calls only write the out-parameter they are given, which lives on
-    // this stack frame; a pid that is gone is an error return, not undefined behaviour.
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
+    // SAFETY: both calls only write the out-parameter they are given, which lives on
+    // this stack frame; a pid that is gone is an error return, not undefined behaviour.
     unsafe {
         if libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) != 0 {
             return None;
