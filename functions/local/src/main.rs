@@ -2,16 +2,20 @@
 //! embedded store and a generated signing key under `PERS_DATA_DIR`. With `TABLE_NAME`
 //! set (and `AWS_ENDPOINT_URL` for an emulator) it uses that DynamoDB table instead.
 
+mod dev_idp;
+mod web;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use pers::BoxError;
 use pers::config::{ConfigError, Deployment, Settings};
 use pers::deadlines::Deadlines;
+use pers::domain::AuthType;
 use pers::domain::{KeyHash, generate_api_key};
-use pers::http::{AppState, app};
+use pers::http::AppState;
 use pers::keys::LocalKeySource;
 use pers::store::{DynamoStore, EmbeddedStore, Store};
 use secrecy::ExposeSecret as _;
@@ -24,20 +28,25 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-const USAGE: &str = "usage: pers-local            serve every route (settings from the environment)
+const USAGE: &str =
+    "usage: pers-local              serve every route (settings from the environment)
+       pers-local env          print the running server's address and platform key as
+                               shell exports: eval \"$(pers-local env)\"
+       pers-local dev-token --sub <subject> [--auth-type <type>]
+                               print a token of the local development identity provider,
+                               which this data directory's server accepts at /auth/token
+                               for that auth type (default user)
        pers-local rotate-keys  rotate the local signing key (the running server picks it up)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     pers::telemetry::init(false);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
         [] => run().await,
+        ["env"] => print_exports(),
+        ["dev-token", options @ ..] => dev_token(options),
         ["rotate-keys"] => rotate_keys(),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
@@ -79,6 +88,71 @@ fn rotate_keys() -> Result<(), BoxError> {
     let path = data_dir()?.join("signing-keys.json");
     let kid = LocalKeySource::rotate(&path, settings.signing_algorithm)?;
     println!("rotated {}: new key {kid}", path.display());
+    Ok(())
+}
+
+/// `dev-token --sub <subject> [--auth-type <type>]`: one line, the token.
+fn dev_token(options: &[&str]) -> Result<(), BoxError> {
+    let (mut subject, mut auth_type) = (None, AuthType::User);
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or_else(|| format!("{option} needs a value\n{USAGE}"))?;
+        match *option {
+            "--sub" => subject = Some(*value),
+            "--auth-type" => {
+                auth_type = AuthType::ALL
+                    .into_iter()
+                    .find(|t| t.as_str() == *value)
+                    .ok_or_else(|| {
+                        let all = AuthType::ALL.map(AuthType::as_str).join(", ");
+                        format!("--auth-type must be one of {all}, got {value:?}")
+                    })?;
+            }
+            _ => return Err(format!("unknown option {option}\n{USAGE}").into()),
+        }
+    }
+    let subject = subject
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| format!("--sub <subject> is required\n{USAGE}"))?;
+    if subject.len() > 255 {
+        return Err("--sub: at most 255 bytes".into());
+    }
+    let idp = dev_idp::DevIdp::open_or_create(&data_dir()?)?;
+    println!("{}", idp.token(subject, auth_type, pers::now_unix())?);
+    Ok(())
+}
+
+const EXPORTS_FILE: &str = "env";
+
+/// The running server's exports, as it wrote them at start.
+fn print_exports() -> Result<(), BoxError> {
+    let path = data_dir()?.join(EXPORTS_FILE);
+    let exports = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e} (no pers-local has started with this {DATA_DIR} yet)",
+            path.display()
+        )
+    })?;
+    print!("{exports}");
+    Ok(())
+}
+
+/// Writes the shell exports of this server (its URL, and the platform key when it
+/// generated one) to the data directory, owner-only, replacing an earlier server's.
+fn write_exports(dir: &Path, url: &str, platform_key: Option<&str>) -> Result<(), BoxError> {
+    let mut exports = format!("export PERS_URL='{url}'\n");
+    match platform_key {
+        Some(key) => exports.push_str(&format!("export PLATFORM_KEY='{key}'\n")),
+        None => exports.push_str(&format!(
+            "# PLATFORM_KEY: the {PLATFORM_KEY} this server was started with\n"
+        )),
+    }
+    let tmp = dir.join(format!(".{EXPORTS_FILE}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    dev_idp::write_private(&tmp, exports.as_bytes())?;
+    std::fs::rename(&tmp, dir.join(EXPORTS_FILE)).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(())
 }
 
@@ -128,6 +202,9 @@ async fn run() -> Result<(), BoxError> {
         }
     };
 
+    let cors = web::cors(env(web::CORS_ORIGINS).as_deref())?;
+    let dev_idp = dev_idp::DevIdp::open_or_create(&data_dir)?;
+
     // Not left to the first request that signs (see `seed_random`).
     pers::keys::seed_random()?;
     let issuer = settings.issuer.clone();
@@ -138,18 +215,24 @@ async fn run() -> Result<(), BoxError> {
         settings,
         platform_key,
     )
-    .with_configured_geoip()?;
-    println!("pers-local listening on http://{addr} (issuer {issuer})");
+    .with_configured_geoip()?
+    .with_dev_identity_provider(dev_idp.provider())?;
+    let url = format!("http://{addr}");
+    let shown = shown.as_ref().map(|key| key.expose_secret());
+    write_exports(&data_dir, &url, shown)?;
+    println!("pers-local listening on {url} (issuer {issuer})");
     if let Some(key) = shown {
         // The operator asked for no key, so this one exists only in this process:
         // printing it once is how they get it. It is never logged.
         println!(
-            "platform API key (x-api-key for POST /tenants and /tenants/{{id}}/admin-token): {}",
-            key.expose_secret()
+            "platform API key (x-api-key for POST /tenants and /tenants/{{id}}/admin-token): {key}"
         );
     }
+    println!(
+        "docs: {url}/docs; shell exports (PERS_URL, PLATFORM_KEY): eval \"$(cargo run -q --bin pers-local -- env)\""
+    );
     // The peer address is what `clientIpLocation` looks up in the GeoIP database.
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let service = web::router(state, cors).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

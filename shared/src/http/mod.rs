@@ -28,8 +28,13 @@ use crate::geo::GeoIp;
 use crate::keys::KeySource;
 use crate::net::Reach;
 use crate::store::Store;
-use crate::token::provider::Providers;
+use crate::token::provider::{DevIdentityProvider, Providers};
 use crate::token::{Clock, Issuer, SystemClock};
+
+/// [`AppState::with_dev_identity_provider`] outside `pers-local`.
+#[derive(Debug, thiserror::Error)]
+#[error("the development identity provider exists only in pers-local")]
+pub struct DevIdentityProviderRefused;
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -88,6 +93,26 @@ impl AppState {
     pub fn with_deadlines(mut self, deadlines: Deadlines) -> Self {
         self.deadlines = deadlines;
         self
+    }
+
+    /// The same state trusting `pers-local`'s development identity provider for every
+    /// tenant (DESIGN §1). Refused outside a local deployment: no Lambda function, and
+    /// no setting of one, can trust it.
+    pub fn with_dev_identity_provider(
+        mut self,
+        dev: DevIdentityProvider,
+    ) -> Result<Self, DevIdentityProviderRefused> {
+        if self.deployment != Deployment::Local {
+            return Err(DevIdentityProviderRefused);
+        }
+        self.providers = Arc::new(
+            Providers::new(
+                self.settings.builtin_providers.clone(),
+                Reach::of_tenants_in(self.deployment),
+            )
+            .with_dev(dev),
+        );
+        Ok(self)
     }
 
     /// Opens the GeoIP database the settings name, if any (an unusable one is an error
@@ -162,4 +187,75 @@ pub fn app(state: AppState) -> Router {
             .route("/openapi.json", axum::routing::get(openapi_json)),
         state,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{LocalKeySource, SigningAlgorithm};
+    use crate::store::EmbeddedStore;
+
+    fn state(deployment: Deployment, parent: &std::path::Path) -> AppState {
+        let dir = parent.join(format!("{deployment:?}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings =
+            Settings::from_lookup(|_| None, Some("http://127.0.0.1:3000".into())).unwrap();
+        let (keys, _) = LocalKeySource::open_or_generate(
+            &dir.join("keys.json"),
+            SigningAlgorithm::Es256,
+            std::time::Duration::ZERO,
+        )
+        .unwrap();
+        let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+        AppState::new(
+            deployment,
+            Arc::new(store),
+            Arc::new(keys),
+            settings,
+            KeyHash::of("pl_unit_test_platform_key"),
+        )
+    }
+
+    fn dev() -> DevIdentityProvider {
+        DevIdentityProvider {
+            issuer_base: format!("{}unit-test", DevIdentityProvider::ISSUER_PREFIX),
+            jwks: serde_json::json!({"keys": []}),
+        }
+    }
+
+    #[test]
+    fn only_a_local_deployment_trusts_the_development_identity_provider() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            state(Deployment::Lambda, dir.path())
+                .with_dev_identity_provider(dev())
+                .is_err()
+        );
+        let local = state(Deployment::Local, dir.path())
+            .with_dev_identity_provider(dev())
+            .unwrap();
+        let tenant = crate::domain::Tenant::new(
+            crate::domain::TenantId::generate(),
+            "Unit".into(),
+            &crate::domain::TenantKeys::generate(),
+            time::OffsetDateTime::now_utc(),
+        );
+        let trusted: Vec<String> = crate::domain::AuthType::ALL
+            .iter()
+            .flat_map(|t| local.providers.trusted(&tenant, *t))
+            .map(|p| p.issuer)
+            .collect();
+        assert_eq!(
+            trusted,
+            crate::domain::AuthType::ALL.map(|t| dev().issuer(t)),
+            "one issuer per auth type"
+        );
+        // No tenant may register an issuer of a dev IdP as its own, in any deployment.
+        let lambda = state(Deployment::Lambda, &dir.path().join("again"));
+        assert!(
+            lambda
+                .providers
+                .is_reserved_issuer(&dev().issuer(crate::domain::AuthType::User))
+        );
+    }
 }

@@ -98,9 +98,36 @@ pub struct ProviderClaims {
     pub claims: Value,
 }
 
+/// `pers-local`'s development identity provider (DESIGN §1): the public key of one data
+/// directory's dev IdP, trusted by every tenant of that `pers-local`, with one issuer per
+/// auth type (`<issuer_base>/<authType>`), so that a token minted for one auth type
+/// opens no other. Nothing in the configuration names it: only
+/// [`crate::http::AppState::with_dev_identity_provider`] installs it, and only in a local
+/// deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevIdentityProvider {
+    /// `urn:pers-local:dev-idp:<the data directory's id>`.
+    pub issuer_base: String,
+    /// The JWK Set of its one public key.
+    pub jwks: Value,
+}
+
+impl DevIdentityProvider {
+    /// The `aud` its tokens carry.
+    pub const AUDIENCE: &str = "pers-local";
+    /// How every dev IdP's issuer begins, whatever its data directory.
+    pub const ISSUER_PREFIX: &str = "urn:pers-local:dev-idp:";
+
+    /// The issuer of its tokens for `auth_type`.
+    pub fn issuer(&self, auth_type: AuthType) -> String {
+        format!("{}/{}", self.issuer_base, auth_type.as_str())
+    }
+}
+
 /// The built-in providers, the tenant's own, and a shared JWKS cache.
 pub struct Providers {
     builtin: BuiltinProviders,
+    dev: Option<DevIdentityProvider>,
     jwks: JwksCache,
     tenant_reach: Reach,
 }
@@ -111,9 +138,17 @@ impl Providers {
     pub fn new(builtin: BuiltinProviders, tenant_reach: Reach) -> Self {
         Self {
             builtin,
+            dev: None,
             jwks: JwksCache::new(),
             tenant_reach,
         }
+    }
+
+    /// The same providers and the local development identity provider (see
+    /// [`DevIdentityProvider`]; `AppState` allows it in a local deployment only).
+    pub(crate) fn with_dev(mut self, dev: DevIdentityProvider) -> Self {
+        self.dev = Some(dev);
+        self
     }
 
     /// Every provider `tenant` trusts for `auth_type`: the built-in ones first, so that
@@ -144,6 +179,16 @@ impl Providers {
                 firebase_tenant: Some(fb_tenant.clone()),
             });
         }
+        if let Some(dev) = &self.dev {
+            out.push(TrustedProvider {
+                issuer: dev.issuer(auth_type),
+                keys: KeySource::Inline(dev.jwks.clone()),
+                audience: Some(DevIdentityProvider::AUDIENCE.to_owned()),
+                auth_types: vec![auth_type],
+                algorithms: vec![Algorithm::ES256],
+                firebase_tenant: None,
+            });
+        }
         out.extend(
             tenant
                 .identity_providers
@@ -167,6 +212,7 @@ impl Providers {
             .map(|f| firebase_issuer(&f.project_id));
         signer.is_some_and(|s| s.trim_end_matches('/') == issuer)
             || firebase.is_some_and(|f| f == issuer)
+            || issuer.starts_with(DevIdentityProvider::ISSUER_PREFIX)
     }
 
     /// Verifies a provider token for `tenant` and `auth_type`.
