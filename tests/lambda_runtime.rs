@@ -169,7 +169,7 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
     let built = cargo(&cargo_lambda)
         .args(["build", "--locked"])
         .args(["--bin", "auth", "--bin", "tenants", "--bin", "verify"])
-        .args(["--bin", "rotate-keys"])
+        .args(["--bin", "rotate-keys", "--bin", "pers-local"])
         .status()
         .expect("cargo build");
     assert!(built.success(), "the function binaries did not build");
@@ -195,6 +195,18 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ("RUST_LOG", "warn".into()),
     ];
+    // A data directory with a key of pers-local's development identity provider, named
+    // to the functions as pers-local would be told it: no function may trust it.
+    let dev_dir = tempfile::tempdir().expect("temp dir");
+    let dev_token = cargo(&cargo_lambda)
+        .args(["run", "-q", "--locked", "--bin", "pers-local", "--"])
+        .args(["dev-token", "--sub", "mallory"])
+        .env("PERS_DATA_DIR", dev_dir.path())
+        .output()
+        .expect("pers-local dev-token");
+    assert!(dev_token.status.success(), "pers-local dev-token failed");
+    let dev_token = String::from_utf8(dev_token.stdout).expect("utf-8");
+    env.push(("PERS_DATA_DIR", dev_dir.path().display().to_string()));
     // The issuer needs the emulator's port, which it picks: reserve one first.
     let emulator_port = free_port();
     let issuer = format!("http://127.0.0.1:{emulator_port}/lambda-url/verify");
@@ -229,6 +241,20 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
     assert_eq!(refused["statusCode"], 401, "{refused}");
+
+    // The development identity provider's token opens no session in a function, for
+    // any auth type.
+    for auth_type in ["user", "tenant"] {
+        let (status, refused) = call(
+            &http,
+            Method::POST,
+            &emulator.url("auth", "/auth/token"),
+            &[("x-project-key", project_key)],
+            Some(json!({"authToken": dev_token.trim(), "authType": auth_type})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth_type}: {refused}");
+    }
 
     // 2. Configure the tenant's identity provider.
     let idp = TestIssuer::new("https://login.story.example", SigningAlgorithm::Es256);

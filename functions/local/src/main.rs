@@ -5,6 +5,7 @@
 mod dev_idp;
 mod web;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -220,17 +221,24 @@ async fn run() -> Result<(), BoxError> {
     let url = format!("http://{addr}");
     let shown = shown.as_ref().map(|key| key.expose_secret());
     write_exports(&data_dir, &url, shown)?;
-    println!("pers-local listening on {url} (issuer {issuer})");
+    // What a developer reads at start, on stdout. A closed stdout (a supervisor that
+    // stopped reading) is no reason to stop serving, so write errors are ignored.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "pers-local listening on {url} (issuer {issuer})");
     if let Some(key) = shown {
         // The operator asked for no key, so this one exists only in this process:
         // printing it once is how they get it. It is never logged.
-        println!(
+        let _ = writeln!(
+            out,
             "platform API key (x-api-key for POST /tenants and /tenants/{{id}}/admin-token): {key}"
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "docs: {url}/docs; shell exports (PERS_URL, PLATFORM_KEY): eval \"$(cargo run -q --bin pers-local -- env)\""
     );
+    let _ = out.flush();
+    drop(out);
     // The peer address is what `clientIpLocation` looks up in the GeoIP database.
     let service = web::router(state, cors).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
