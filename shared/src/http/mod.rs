@@ -173,8 +173,26 @@ fn edge(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(openapi::document())
+/// The document, its first server the address it was fetched from (`pers-local` may
+/// listen elsewhere than its default), so that a "try it" of `/docs` calls this server.
+async fn openapi_json(headers: axum::http::HeaderMap) -> axum::Json<utoipa::openapi::OpenApi> {
+    let mut document = openapi::document();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
+    if let Some(host) = host {
+        let here = utoipa::openapi::server::ServerBuilder::new()
+            .url(format!("http://{host}"))
+            .description(Some(
+                "This pers-local (the address the document was fetched from)",
+            ))
+            .build();
+        let servers = document.servers.get_or_insert_with(Vec::new);
+        servers.retain(|s| !openapi::is_local_default(&s.url) && s.url != here.url);
+        servers.insert(0, here);
+    }
+    axum::Json(document)
 }
 
 /// Every route of the service, and its OpenAPI document at `/openapi.json`, for

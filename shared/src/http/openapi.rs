@@ -188,3 +188,11 @@ impl Modify for CommonErrors {
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
+
+/// The document's server for `pers-local` at its default address, which the served
+/// document replaces with the address it was fetched from.
+pub const LOCAL_DEFAULT_SERVER: &str = "http://127.0.0.1:3000";
+
+pub(crate) fn is_local_default(url: &str) -> bool {
+    url.trim_end_matches('/') == LOCAL_DEFAULT_SERVER
+}
