@@ -242,20 +242,6 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
     assert_eq!(refused["statusCode"], 401, "{refused}");
 
-    // The development identity provider's token opens no session in a function, for
-    // any auth type.
-    for auth_type in ["user", "tenant"] {
-        let (status, refused) = call(
-            &http,
-            Method::POST,
-            &emulator.url("auth", "/auth/token"),
-            &[("x-project-key", project_key)],
-            Some(json!({"authToken": dev_token.trim(), "authType": auth_type})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth_type}: {refused}");
-    }
-
     // 2. Configure the tenant's identity provider.
     let idp = TestIssuer::new("https://login.story.example", SigningAlgorithm::Es256);
     let (status, updated) = call(
@@ -284,6 +270,20 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
     assert_eq!(status, StatusCode::CREATED, "{login}");
     let first_refresh = login["refreshToken"].as_str().expect("refreshToken");
     let first_access = login["accessToken"].as_str().expect("accessToken");
+
+    // The development identity provider's token opens no session in a function, for
+    // any auth type.
+    for auth_type in ["user", "tenant"] {
+        let (status, refused) = call(
+            &http,
+            Method::POST,
+            &emulator.url("auth", "/auth/token"),
+            &[("x-project-key", project_key)],
+            Some(json!({"authToken": dev_token.trim(), "authType": auth_type})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth_type}: {refused}");
+    }
     assert_eq!(kid_of(first_access), first_kid);
 
     // 4. Refresh twice; the grandparent is reuse and revokes the family.
