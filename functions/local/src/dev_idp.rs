@@ -12,7 +12,7 @@
 //! Lambda function links this module.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use jsonwebtoken::{Algorithm, Header};
 use pers::BoxError;
@@ -56,7 +56,7 @@ impl DevIdp {
         Self::read(&path)?.ok_or_else(|| format!("{}: vanished", path.display()).into())
     }
 
-    fn read(path: &PathBuf) -> Result<Option<Self>, BoxError> {
+    fn read(path: &Path) -> Result<Option<Self>, BoxError> {
         let raw = match std::fs::read_to_string(path) {
             Ok(raw) => raw,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -241,10 +241,26 @@ async fn run() -> Result<(), BoxError> {
     drop(out);
     // The peer address is what `clientIpLocation` looks up in the GeoIP database.
     let service = web::router(state, cors).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
+    let served = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown())
+        .await;
+    // Its exports name a server (and a generated key) that is no more.
+    let _ = std::fs::remove_file(data_dir.join(EXPORTS_FILE));
+    Ok(served?)
+}
+
+/// Ctrl-C, or the SIGTERM of a supervisor.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
