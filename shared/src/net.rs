@@ -91,6 +91,20 @@ pub fn internal_address(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `host` (a name, an IPv4 address, or an IPv6 one with or without brackets)
+/// is this machine's loopback: `localhost` and names under it (RFC 6761), 127.0.0.0/8,
+/// `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}
+
 /// An `https` URL whose host is a name or a public address, not an address of the
 /// function's own network. Names are checked again when the JWKS is fetched: a name
 /// that resolves only to internal addresses is never connected to.
@@ -134,6 +148,29 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts_are_this_machine_only() {
+        for host in [
+            "localhost",
+            "app.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+            "::1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "localhost.evil.example",
+            "10.0.0.1",
+            "[::2]",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 
     #[test]
     fn internal_addresses_are_those_of_a_host_or_private_network() {

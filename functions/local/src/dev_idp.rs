@@ -37,13 +37,23 @@ impl DevIdp {
     pub fn open_or_create(data_dir: &Path) -> Result<Self, BoxError> {
         let path = data_dir.join(FILE);
         if let Some(idp) = Self::read(&path)? {
+            // Owner-only also when the file was made by something else (a copy).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
             return Ok(idp);
         }
         let material = KeyMaterial::generate(SigningAlgorithm::Es256)?;
         let mut stored = material.to_json();
         stored["id"] = json!(uuid::Uuid::new_v4().to_string());
         let tmp = data_dir.join(format!(".{FILE}.{}", uuid::Uuid::new_v4()));
-        write_private(&tmp, stored.to_string().as_bytes())?;
+        if let Err(e) = write_private(&tmp, stored.to_string().as_bytes()) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         // A link fails if the name exists: then another process created it first, and
         // its key is the one.
         let linked = std::fs::hard_link(&tmp, &path);

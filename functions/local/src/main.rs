@@ -136,6 +136,23 @@ fn print_exports() -> Result<(), BoxError> {
             path.display()
         )
     })?;
+    // A server that did not stop cleanly leaves its exports behind: say so rather than
+    // hand out an address nobody listens on.
+    let listening = exports
+        .lines()
+        .find_map(|l| l.strip_prefix("export PERS_URL='http://"))
+        .and_then(|rest| rest.strip_suffix('\''))
+        .and_then(|addr| addr.parse::<SocketAddr>().ok())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+        });
+    if !listening {
+        return Err(format!(
+            "{}: the pers-local that wrote it is not listening any more (start it again)",
+            path.display()
+        )
+        .into());
+    }
     print!("{exports}");
     Ok(())
 }
@@ -172,6 +189,12 @@ async fn run() -> Result<(), BoxError> {
     let addr = listener.local_addr()?;
     let settings = Settings::from_env(Some(format!("http://{addr}")))?;
 
+    // A table in a real AWS account holds real tenants: the development identity
+    // provider (which mints admin tokens for any of them) is for local stores only.
+    let local_store = match env(pers::runtime::TABLE_NAME) {
+        None => true,
+        Some(_) => env("AWS_ENDPOINT_URL").is_some_and(|u| loopback_url(&u)),
+    };
     let store: Arc<dyn Store> = match env(pers::runtime::TABLE_NAME) {
         Some(table) => {
             let aws = Deadlines::PRODUCTION.aws_config().load().await;
@@ -204,7 +227,10 @@ async fn run() -> Result<(), BoxError> {
     };
 
     let cors = web::cors(env(web::CORS_ORIGINS).as_deref())?;
-    let dev_idp = dev_idp::DevIdp::open_or_create(&data_dir)?;
+    let dev_idp = match local_store {
+        true => Some(dev_idp::DevIdp::open_or_create(&data_dir)?),
+        false => None,
+    };
 
     // Not left to the first request that signs (see `seed_random`).
     pers::keys::seed_random()?;
@@ -216,8 +242,11 @@ async fn run() -> Result<(), BoxError> {
         settings,
         platform_key,
     )
-    .with_configured_geoip()?
-    .with_dev_identity_provider(dev_idp.provider())?;
+    .with_configured_geoip()?;
+    let state = match &dev_idp {
+        Some(idp) => state.with_dev_identity_provider(idp.provider())?,
+        None => state,
+    };
     let url = format!("http://{addr}");
     let shown = shown.as_ref().map(|key| key.expose_secret());
     write_exports(&data_dir, &url, shown)?;
@@ -226,11 +255,18 @@ async fn run() -> Result<(), BoxError> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "pers-local listening on {url} (issuer {issuer})");
     if let Some(key) = shown {
-        // The operator asked for no key, so this one exists only in this process:
-        // printing it once is how they get it. It is never logged.
+        // The operator asked for no key, so this one exists only in this process (and
+        // in the owner-only exports file, until it stops): printing it once is how
+        // they get it. It is never logged.
         let _ = writeln!(
             out,
             "platform API key (x-api-key for POST /tenants and /tenants/{{id}}/admin-token): {key}"
+        );
+    }
+    if dev_idp.is_none() {
+        let _ = writeln!(
+            out,
+            "dev-token is off: TABLE_NAME names a table outside a local emulator (AWS_ENDPOINT_URL on loopback)"
         );
     }
     let _ = writeln!(
@@ -247,6 +283,19 @@ async fn run() -> Result<(), BoxError> {
     // Its exports name a server (and a generated key) that is no more.
     let _ = std::fs::remove_file(data_dir.join(EXPORTS_FILE));
     Ok(served?)
+}
+
+/// Whether `url` names a loopback host (a local emulator such as moto).
+fn loopback_url(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Ctrl-C, or the SIGTERM of a supervisor.

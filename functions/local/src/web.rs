@@ -43,6 +43,12 @@ pub fn cors(value: Option<&str>) -> Result<Option<CorsLayer>, ConfigError> {
             .filter(|o| !o.is_empty())
             .map(origin)
             .collect::<Result<Vec<_>, _>>()?;
+        if list.is_empty() {
+            return Err(ConfigError {
+                variable: CORS_ORIGINS,
+                problem: format!("{value:?} lists no origin"),
+            });
+        }
         AllowOrigin::list(list)
     };
     Ok(Some(
@@ -73,6 +79,20 @@ fn origin(raw: &str) -> Result<HeaderValue, ConfigError> {
     HeaderValue::from_str(&serialized).map_err(|e| refused(&e.to_string()))
 }
 
+/// Swagger UI's answers: an unknown asset is the service's JSON `404`, and no page
+/// may frame the docs (their "try it" holds the keys a user enters).
+async fn docs_answer(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if response.status() == http::StatusCode::NOT_FOUND {
+        return pers::http::ApiError::NotFound("no such route".into()).into_response();
+    }
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    response
+}
+
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
@@ -88,7 +108,7 @@ pub fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
     );
     let router = app(state)
         .route("/health", get(health))
-        .merge(Router::from(docs));
+        .merge(Router::from(docs).layer(axum::middleware::map_response(docs_answer)));
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -115,6 +135,7 @@ mod tests {
             "https://app.example.com/path",
             "ftp://files.example.com",
             "http://a.example, nonsense",
+            ",",
         ] {
             let e = cors(Some(bad))
                 .err()

@@ -299,3 +299,64 @@ fn an_invalid_cors_origin_stops_the_start_naming_the_variable() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("PERS_CORS_ORIGINS"), "{err}");
 }
+
+#[tokio::test]
+async fn the_docs_page_may_not_be_framed_and_an_unknown_asset_is_a_json_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = server(dir.path(), &[]);
+    let res = reqwest::get(format!("{}/docs/", local.base)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    let res = reqwest::get(format!("{}/docs/no-such-asset.js", local.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["statusCode"], 404, "{body}");
+}
+
+#[tokio::test]
+async fn the_served_document_names_this_server_first_only_from_a_loopback_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = server(dir.path(), &[]);
+    let http = reqwest::Client::new();
+    let servers = |doc: Value| -> Vec<String> {
+        doc["servers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s["url"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let res = http
+        .get(format!("{}/openapi.json", local.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["vary"], "host");
+    let here = servers(res.json().await.unwrap());
+    assert_eq!(here[0], local.base);
+    // It replaces the document's own pers-local server (the default address).
+    assert_eq!(
+        here.iter()
+            .filter(|s| s.starts_with("http://127.0.0.1"))
+            .count(),
+        1,
+        "{here:?}"
+    );
+    let res = http
+        .get(format!("{}/openapi.json", local.base))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    let elsewhere = servers(res.json().await.unwrap());
+    assert!(
+        elsewhere.iter().all(|s| !s.contains("evil.example")),
+        "{elsewhere:?}"
+    );
+}

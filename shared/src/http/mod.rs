@@ -173,14 +173,17 @@ fn edge(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The document, its first server the address it was fetched from (`pers-local` may
-/// listen elsewhere than its default), so that a "try it" of `/docs` calls this server.
-async fn openapi_json(headers: axum::http::HeaderMap) -> axum::Json<utoipa::openapi::OpenApi> {
+/// The document, its first server the loopback address it was fetched from
+/// (`pers-local` may listen elsewhere than its default), so that a "try it" of `/docs`
+/// calls this server. Only a loopback `Host` is taken: any other could be a name that a
+/// proxy or a rebinding DNS pointed here, and "try it" sends the keys a user enters.
+async fn openapi_json(headers: axum::http::HeaderMap) -> impl axum::response::IntoResponse {
     let mut document = openapi::document();
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+        .filter(|a| crate::net::is_loopback_host(a.host()));
     if let Some(host) = host {
         let here = utoipa::openapi::server::ServerBuilder::new()
             .url(format!("http://{host}"))
@@ -192,7 +195,7 @@ async fn openapi_json(headers: axum::http::HeaderMap) -> axum::Json<utoipa::open
         servers.retain(|s| !openapi::is_local_default(&s.url) && s.url != here.url);
         servers.insert(0, here);
     }
-    axum::Json(document)
+    ([(axum::http::header::VARY, "host")], axum::Json(document))
 }
 
 /// Every route of the service, and its OpenAPI document at `/openapi.json`, for
