@@ -594,6 +594,21 @@ pub(crate) mod examples {
         json!(["RS256"])
     }
 
+    /// A `clientIpLocation` from a GeoIP City database.
+    pub fn location() -> Value {
+        json!({
+            "country_code": "GB",
+            "country_name": "United Kingdom",
+            "region_code": "ENG",
+            "region_name": "England",
+            "city_name": "London",
+            "postal_code": "EC1A",
+            "latitude": 51.5142,
+            "longitude": -0.0931,
+            "accuracy_radius": 50
+        })
+    }
+
     pub fn raw_login_data() -> Value {
         json!({"nickname": "guest-4821", "locale": "en-GB"})
     }

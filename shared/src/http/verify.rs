@@ -196,7 +196,7 @@ async fn ended(
 pub struct JwkSet {
     /// Every public key that may still have live tokens, the signing key first, and
     /// the next key once it is staged.
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, example = json!([examples::signing_jwk()]))]
     pub keys: Vec<Jwk>,
 }
 

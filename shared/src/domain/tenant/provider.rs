@@ -144,6 +144,7 @@ struct InlineKeysProvider {
 
 /// Schema only: an inline JWK Set (RFC 7517 §5).
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = crate::http::openapi::examples::provider_jwks)]
 #[allow(dead_code)]
 struct InlineJwks {
     /// The provider's public keys (JWKs: `kty` and the members of its type, and
