@@ -105,7 +105,6 @@ pub struct TenantPatch {
     /// The tenant's website, shown publicly; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(
-        format = "uri",
         max_length = 1024,
         pattern = r"^(https://([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*|http://(localhost|127\.0\.0\.1|\[::1\]))(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\u0000-\u001f\u007f-\u009f]*)?$",
         example = "https://acme.example.com"
@@ -118,7 +117,6 @@ pub struct TenantPatch {
     /// The URL of the tenant's logo or image, shown publicly; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(
-        format = "uri",
         max_length = 1024,
         pattern = r"^(https://([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*|http://(localhost|127\.0\.0\.1|\[::1\]))(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\u0000-\u001f\u007f-\u009f]*)?$",
         example = "https://acme.example.com/logo.png"

@@ -111,10 +111,8 @@ struct FetchedKeysProvider {
     #[serde(flatten)]
     terms: ProviderTerms,
     /// The URL of the provider's JWK Set: `https` (a public host, once deployed), or
-    /// `http` on a loopback host for local development; at most 1024 characters.
+    /// `http` on a loopback host for local development.
     #[schema(
-        format = "uri",
-        max_length = 1024,
         pattern = r"^(https://([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*|http://(localhost|127\.0\.0\.1|\[::1\]))(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\u0000-\u001f\u007f-\u009f]*)?$",
         example = "https://login.acme.example.com/.well-known/jwks.json"
     )]

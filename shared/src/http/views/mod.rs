@@ -44,7 +44,7 @@ pub struct PublicTenant {
     pub project_description: Option<String>,
     /// The tenant's website.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, format = "uri", example = "https://acme.example.com")]
+    #[schema(nullable = false, example = "https://acme.example.com")]
     pub project_website: Option<String>,
     /// The tenant's contact email address.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,11 +52,7 @@ pub struct PublicTenant {
     pub project_email: Option<String>,
     /// The URL of the tenant's logo or image.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(
-        nullable = false,
-        format = "uri",
-        example = "https://acme.example.com/logo.png"
-    )]
+    #[schema(nullable = false, example = "https://acme.example.com/logo.png")]
     pub project_image_url: Option<String>,
 }
 
