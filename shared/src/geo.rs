@@ -15,7 +15,12 @@ use crate::config::{ConfigError, GEOIP_DATABASE};
 /// A client's location, in the shape of the seeds' `clientIpLocation`. Only the country
 /// code is certain to be present; every other field may be `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-#[schema(title = "Client location", example = crate::http::openapi::examples::location)]
+#[schema(
+    title = "Client location",
+    description = "Where a client is, from its IP address. Only the country code is certain \
+        to be present; every other field may be `null`.",
+    example = crate::http::openapi::examples::location
+)]
 pub struct Location {
     /// The country, as an ISO 3166-1 alpha-2 code.
     #[schema(example = "GB")]

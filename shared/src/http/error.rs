@@ -33,6 +33,10 @@ pub struct ErrorBody {
 /// `429` when the route's throttling limits are exceeded). A schema only: the service
 /// never sends it.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(
+    description = "An answer of API Gateway itself, before any function runs: \
+    its 429 when the route's throttling limits are exceeded."
+)]
 pub struct GatewayError {
     /// API Gateway's message.
     #[schema(example = "Too Many Requests")]

@@ -192,7 +192,10 @@ async fn ended(
 /// The JWK Set of `GET /.well-known/jwks.json` (RFC 7517 §5). A schema only: the
 /// key set renders it.
 #[derive(Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"keys": [examples::signing_jwk()]}))]
+#[schema(
+    description = "The JWK Set (RFC 7517 §5) of the keys that verify PERS access tokens.",
+    example = json!({"keys": [examples::signing_jwk()]})
+)]
 pub struct JwkSet {
     /// Every public key that may still have live tokens, the signing key first, and
     /// the next key once it is staged.

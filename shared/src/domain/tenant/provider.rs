@@ -93,7 +93,11 @@ impl utoipa::ToSchema for IdentityProvider {
 /// fetched from a URL or given inline (exactly one of `jwksUri` and `jwks`).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
-#[schema(example = crate::http::openapi::examples::provider)]
+#[schema(
+    description = "An identity provider that the tenant trusts: its keys are fetched from \
+        `jwksUri` or given inline in `jwks` (exactly one of the two).",
+    example = crate::http::openapi::examples::provider
+)]
 #[allow(dead_code)]
 enum ProviderSchema {
     Fetched(FetchedKeysProvider),
@@ -105,7 +109,13 @@ enum ProviderSchema {
 /// minute).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(title = "Provider with a JWKS URL", example = crate::http::openapi::examples::provider)]
+#[schema(
+    title = "Provider with a JWKS URL",
+    description = "A provider whose keys the service fetches from `jwksUri` and caches as \
+        the answer's `Cache-Control` allows (refetched on an unknown `kid` at most once a \
+        minute).",
+    example = crate::http::openapi::examples::provider
+)]
 #[allow(dead_code)]
 struct FetchedKeysProvider {
     #[serde(flatten)]
@@ -122,7 +132,7 @@ struct FetchedKeysProvider {
 /// Schema only: a provider whose public keys are given here.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(title = "Provider with inline keys", example = json!({
+#[schema(title = "Provider with inline keys", description = "A provider whose public keys are given here.", example = json!({
     "issuer": "https://login.acme.example.com/",
     "jwks": crate::http::openapi::examples::provider_jwks(),
     "audience": "acme-rewards",
@@ -142,7 +152,10 @@ struct InlineKeysProvider {
 
 /// Schema only: an inline JWK Set (RFC 7517 §5).
 #[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = crate::http::openapi::examples::provider_jwks)]
+#[schema(
+    description = "An inline JWK Set (RFC 7517 §5) of public keys.",
+    example = crate::http::openapi::examples::provider_jwks
+)]
 #[allow(dead_code)]
 struct InlineJwks {
     /// The provider's public keys (JWKs: `kty` and the members of its type, and

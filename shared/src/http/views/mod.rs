@@ -377,6 +377,8 @@ impl ClientConfig {
 /// update: the name is required, and the two settings take their defaults.
 #[derive(serde::Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "The new tenant: `projectName`, and any other field of \
+    `PUT /tenants`. Unknown fields are refused by name.")]
 #[allow(dead_code)]
 pub struct NewTenantBody {
     #[serde(flatten)]
