@@ -15,15 +15,40 @@ use crate::config::{ConfigError, GEOIP_DATABASE};
 /// A client's location, in the shape of the seeds' `clientIpLocation`. Only the country
 /// code is certain to be present; every other field may be `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(
+    title = "Client location",
+    description = "Where a client is, from its IP address. Only the country code is certain \
+        to be present; every other field may be `null`.",
+    example = crate::http::openapi::examples::location
+)]
 pub struct Location {
+    /// The country, as an ISO 3166-1 alpha-2 code.
+    #[schema(example = "GB")]
     pub country_code: String,
+    /// The country's name, in English.
+    #[schema(required = true, example = "United Kingdom")]
     pub country_name: Option<String>,
+    /// The region (state, province) as its ISO 3166-2 subdivision code, without the
+    /// country.
+    #[schema(required = true, example = "ENG")]
     pub region_code: Option<String>,
+    /// The region's name, in English.
+    #[schema(required = true, example = "England")]
     pub region_name: Option<String>,
+    /// The city's name, in English.
+    #[schema(required = true, example = "London")]
     pub city_name: Option<String>,
+    /// The postal code, as far as it is known.
+    #[schema(required = true, example = "EC1A")]
     pub postal_code: Option<String>,
+    /// Approximate latitude, in degrees.
+    #[schema(required = true, example = 51.5142)]
     pub latitude: Option<f64>,
+    /// Approximate longitude, in degrees.
+    #[schema(required = true, example = -0.0931)]
     pub longitude: Option<f64>,
+    /// How far off the coordinates may be, in kilometres (GeoIP databases only).
+    #[schema(required = true, example = 50)]
     pub accuracy_radius: Option<u16>,
 }
 

@@ -234,8 +234,54 @@ async fn rotate_keys_publishes_a_new_key_that_signs_while_old_tokens_still_verif
 /// headers and bodies, invalid data refused. (`positive_data_acceptance` is left out:
 /// the document cannot say everything the validation checks, such as e-mail syntax or
 /// one-of-`jwks`-or-`jwksUri`.)
+/// The schemathesis configuration of the test below: `positive_data_acceptance` counts
+/// only these statuses as accepting schema-valid data. The others a valid request may get
+/// are for reasons no schema states: credentials (`401`, `403`), an id that does not
+/// exist (`404`), a concurrent change (`409`).
+const SCHEMATHESIS_TOML: &str = r#"
+hooks = "{hooks}"
+
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "403", "404", "409"]
+"#;
+
+/// Drops the `positive_data_acceptance` failures whose `400` names a rule that JSON
+/// Schema cannot state, and only those (the message says which rule refused the data):
+/// whether an inline JWK is a usable public key for the provider's algorithms (a modulus
+/// size, a point on a curve, an `alg` that fits the key), what DynamoDB can store at any
+/// depth of free-form JSON (nesting, number range, empty member names), issuers distinct
+/// across a list (`uniqueItems` compares whole items), and the deployment's own issuers.
+const SCHEMATHESIS_HOOKS: &str = r#"
+import re
+
+import schemathesis
+
+UNEXPRESSIBLE = re.compile(
+    "|".join(
+        [
+            r"^identityProviders\[\d+\]\.jwks\.keys\[\d+\]: ",
+            r"^identityProviders\[\d+\]\.jwks: (must be nested|holds a number|holds an empty member name)",
+            r"^identityProviders\[\d+\]\.issuer: is already the issuer of another provider",
+            r"^identityProviders\[\d+\]\.issuer: is this service's or a built-in provider's issuer",
+            r"^rawLoginData: (must be nested|holds a number|holds an empty member name)",
+        ]
+    )
+)
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    if type(failure).__name__ != "RejectedPositiveData" or response.status_code != 400:
+        return True
+    try:
+        message = response.json().get("message", "")
+    except Exception:
+        return True
+    return not UNEXPRESSIBLE.search(message)
+"#;
+
 #[tokio::test]
-async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
+async fn schemathesis_finds_no_server_error_no_undocumented_answer_and_no_refused_valid_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = command(dir.path());
     cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY);
@@ -251,15 +297,19 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
     );
     let admin = format!("Authorization: Bearer {}", tenant["jwt"].as_str().unwrap());
     let platform = format!("x-api-key: {PLATFORM_KEY}");
+    let hooks = dir.path().join("pers_hooks.py");
+    std::fs::write(&hooks, SCHEMATHESIS_HOOKS).unwrap();
+    let config = dir.path().join("schemathesis.toml");
+    let toml = SCHEMATHESIS_TOML.replace("{hooks}", hooks.to_str().unwrap());
+    std::fs::write(&config, toml).unwrap();
     let st = pers_tests::venv_bin("st");
     let out = tokio::process::Command::new(&st)
+        .arg("--config-file")
+        .arg(&config)
         .args(["run", &format!("{}/openapi.json", local.base)])
-        .args([
-            "--checks",
-            "all",
-            "--exclude-checks",
-            "positive_data_acceptance",
-        ])
+        // The document's first server is pers-local's default address, not this one.
+        .args(["--url", &local.base])
+        .args(["--checks", "all"])
         .args(["-H", &project_key, "-H", &admin, "-H", &platform])
         .args([
             "--max-examples",

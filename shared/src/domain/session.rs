@@ -6,9 +6,13 @@ use sha2::{Digest, Sha256};
 
 use super::{Network, TenantId};
 
-/// The kind of session a caller asks for at `POST /auth/token`.
+/// The kind of session a caller asks for at `POST /auth/token`: `user` (an end user),
+/// `business`, `tenant` (the tenant's admin), `system` (a server of the tenant; needs its
+/// `apiPrivateKey` too) or `external`. Access tokens carry it as `authType` and as the
+/// scope `pers:<authType>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(example = "user")]
 pub enum AuthType {
     User,
     Business,

@@ -33,21 +33,34 @@ pub fn router(state: AppState) -> Router {
     super::edge(routes(), state)
 }
 
+/// The body of `POST /auth/token`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRequest {
-    #[schema(min_length = 1)]
+    /// The identity provider's token (a JWT) for the person or system signing in: from
+    /// a provider the tenant trusts for `authType`. Not read in sandbox mode (see
+    /// `rawLoginData`).
+    #[schema(min_length = 1, example = super::openapi::examples::provider_token)]
     pub auth_token: String,
+    /// The kind of session asked for; `system` also needs the tenant's `apiPrivateKey`
+    /// in `x-api-key`.
     #[serde(default)]
+    #[schema(inline, value_type = AuthType, default = "user", example = "user")]
     pub auth_type: Option<AuthType>,
+    /// Sandbox mode: the data of a new unauthenticated user (see the schema's
+    /// description, [`super::openapi::raw_login_data_schema`]).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::raw_login_data_schema)]
     pub raw_login_data: Option<Value>,
 }
 
+/// The body of `POST /auth/refresh`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
+    /// The session's current refresh token (each works once), from `POST /auth/token`
+    /// or the last refresh.
+    #[schema(example = super::openapi::examples::refresh_token)]
     pub refresh_token: String,
 }
 
@@ -118,20 +131,31 @@ async fn user_for(
     Ok((state.store.link_identity(&identity).await?, via))
 }
 
-/// Exchange a provider token for a PERS session.
-///
-/// The tenant comes from `x-project-key`. The token must come from a provider the tenant
-/// trusts for `authType` (default `user`); `system` also needs the tenant's
-/// `apiPrivateKey` in `x-api-key`. With the tenant's `allowJWTForUnauthenticatedUsers`,
-/// `rawLoginData` creates an unauthenticated (sandbox) user instead, for `user` only.
+/// Exchange a provider token for a PERS session (DESIGN §3).
 #[utoipa::path(
     post,
     path = "/auth/token",
     tag = "auth",
-    request_body = TokenRequest,
+    operation_id = "createToken",
+    summary = "Exchange a provider token for a session",
+    description = "Opens a session for the tenant of `x-project-key` and answers its first \
+        token pair.\n\n\
+        `authToken` must be a JWT of an identity provider that the tenant trusts for \
+        `authType` (default `user`): a built-in provider of the platform, or one of the \
+        tenant's `identityProviders`. It is checked against the provider's JWKS: an \
+        asymmetric algorithm the provider allows, `iss`, `aud` when the provider names \
+        one, `exp`, `nbf`/`iat` (60 s leeway) and a non-empty `sub`. The same provider \
+        subject always maps to the same PERS user of this tenant.\n\n\
+        A `system` session also needs the tenant's `apiPrivateKey` in `x-api-key`.\n\n\
+        **Sandbox mode.** When the tenant's `allowJWTForUnauthenticatedUsers` is true \
+        and a `user` session is asked for with `rawLoginData`, `authToken` is not \
+        verified: a new unauthenticated user holding `rawLoginData` is signed in.\n\n\
+        The access token lives 15 minutes and the session 30 days by default; the \
+        answer is sent with `Cache-Control: no-store`.",
+    request_body(content = TokenRequest, description = "The provider token and the kind of session"),
     security(("projectKey" = []), ("projectKey" = [], "businessApiKey" = [])),
     responses(
-        (status = 201, description = "A new session", body = TokenPair),
+        (status = 201, description = "A new session: its access and refresh tokens", body = TokenPair),
     )
 )]
 async fn exchange(
@@ -216,17 +240,25 @@ pub(super) async fn reuse_detected(
 
 pub(super) const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
 
-/// Rotate a session: a new pair for the current refresh token.
-///
-/// A `system` session also needs the tenant's `apiPrivateKey` in `x-api-key`, as at login.
-/// Each refresh token works once. The immediate parent presented within the grace
-/// interval gets a fresh access token and the family's current refresh token; any other
-/// token that is no longer current revokes the whole session (401).
+/// Rotate a session: a new pair for the current refresh token (DESIGN §3).
 #[utoipa::path(
     post,
     path = "/auth/refresh",
     tag = "auth",
-    request_body = RefreshRequest,
+    operation_id = "refreshToken",
+    summary = "Rotate a session's refresh token",
+    description = "Answers a new token pair for the session's current refresh token, \
+        which then stops working: each refresh token works once.\n\n\
+        **Reuse detection.** A refresh token that is no longer current revokes the whole \
+        session (`401`). The one exception is the immediate parent presented within the \
+        grace interval after a rotation (10 s by default), as when two tabs refresh at \
+        once: it gets a fresh access token and the session's current refresh token.\n\n\
+        A revoked or expired session, another tenant's token, or a session that the \
+        tenant no longer allows (sandbox mode turned off, its provider removed or no \
+        longer trusted for its auth type) is `401`. Rotation never extends the session's \
+        lifetime. A `system` session also needs the tenant's `apiPrivateKey` in \
+        `x-api-key`. The answer is sent with `Cache-Control: no-store`.",
+    request_body(content = RefreshRequest, description = "The current refresh token"),
     security(("projectKey" = []), ("projectKey" = [], "businessApiKey" = [])),
     responses(
         (status = 201, description = "The rotated pair", body = TokenPair),

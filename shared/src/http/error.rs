@@ -17,14 +17,29 @@ use crate::token::SigningFailed;
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
-    /// The HTTP status code again.
-    #[schema(example = 401)]
+    /// The HTTP status code of the answer, repeated in the body.
+    #[schema(example = 401, minimum = 400, maximum = 599)]
     pub status_code: u16,
-    /// The status's reason phrase.
+    /// The status code's reason phrase.
     #[schema(example = "Unauthorized")]
     pub error: String,
-    /// What went wrong; for bad input, it names the field.
+    /// What went wrong, for a person to read; for bad input it starts with the field's
+    /// name (`projectEmail: not a valid email address`). Never a token, key or secret.
     #[schema(example = "missing or invalid project key (x-project-key)")]
+    pub message: String,
+}
+
+/// The body of an answer that API Gateway gives itself, before any function runs (its
+/// `429` when the route's throttling limits are exceeded). A schema only: the service
+/// never sends it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(
+    description = "An answer of API Gateway itself, before any function runs: \
+    its 429 when the route's throttling limits are exceeded."
+)]
+pub struct GatewayError {
+    /// API Gateway's message.
+    #[schema(example = "Too Many Requests")]
     pub message: String,
 }
 

@@ -25,6 +25,7 @@ use crate::token::{Checked, RefreshClaims};
 /// Which sessions a sign-out ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(example = "local")]
 pub enum LogoutScope {
     /// The presented token's session.
     #[default]
@@ -45,14 +46,18 @@ impl LogoutScope {
     }
 }
 
+/// The body of `POST /auth/logout`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogoutRequest {
-    /// A refresh token of the session to end.
+    /// A refresh token of the session to sign out of: its current one (or the parent
+    /// within the grace interval); an expired one is accepted too.
+    #[schema(example = super::openapi::examples::refresh_token)]
     pub refresh_token: String,
-    /// Which sessions to end (default `local`).
+    /// Which sessions to end: `local` the token's session, `global` every session of
+    /// its user in this tenant, `others` all of them but the token's.
     #[serde(default, deserialize_with = "present_scope")]
-    #[schema(value_type = LogoutScope, default = "local")]
+    #[schema(inline, value_type = LogoutScope, default = "local", example = "local")]
     pub scope: Option<LogoutScope>,
 }
 
@@ -67,16 +72,26 @@ const REVOKE_CONCURRENCY: usize = 16;
 
 /// Sign out: end the refresh token's session (`local`, the default), every session of
 /// its user in this tenant (`global`), or all of them but this one (`others`).
-///
-/// Idempotent: a session already revoked or expired answers `204` too. Access tokens of
-/// ended sessions stay valid until they expire, except to a verifier asking
-/// `/auth/verify` with `checkRevoked`. A `system` session also needs the tenant's
-/// `apiPrivateKey` in `x-api-key`, as at refresh.
 #[utoipa::path(
     post,
     path = "/auth/logout",
     tag = "auth",
-    request_body = LogoutRequest,
+    operation_id = "logout",
+    summary = "Sign out of one or more sessions",
+    description = "Revokes the refresh token's session (`scope: local`, the default), \
+        every session of its user in this tenant (`global`), or all of them but this one \
+        (`others`). Revoked sessions no longer refresh.\n\n\
+        Idempotent: a session already revoked or expired (even past the refresh token's \
+        `exp`) answers `204` too and changes nothing. A token that does not verify \
+        (forged, of another tenant or issuer, not a refresh token) is `401` and revokes \
+        nothing. A refresh token of a live session that is no longer current is reuse, as \
+        at `POST /auth/refresh`: that session is revoked, whatever the scope, and the \
+        answer is `401`.\n\n\
+        Access tokens of ended sessions stay valid until they expire (15 minutes by \
+        default), except to a verifier that asks `POST /auth/verify` with \
+        `checkRevoked: true`. A `system` session also needs the tenant's \
+        `apiPrivateKey` in `x-api-key`.",
+    request_body(content = LogoutRequest, description = "The refresh token and the scope"),
     security(("projectKey" = []), ("projectKey" = [], "businessApiKey" = [])),
     responses(
         (status = 204, description = "Signed out (or already signed out)"),

@@ -33,6 +33,16 @@ pub fn routes() -> Router<AppState> {
     post,
     path = "/tenants/api-private-key",
     tag = "tenants",
+    operation_id = "regenerateApiPrivateKey",
+    summary = "Regenerate the tenant's apiPrivateKey",
+    description = "Replaces the `apiPrivateKey` of the tenant of the tenant-admin token in \
+        `Authorization: Bearer`. The new key is **shown this once** (stored only as a \
+        hash; the answer is sent with `Cache-Control: no-store`) and the old one stops \
+        working at once: `system` logins and refreshes with it are `401`. `system` \
+        sessions opened with the old key live on and need the new key at their next \
+        refresh.\n\n\
+        Concurrent regenerations leave exactly one working key: a call that lost the race \
+        answers `409` (or `201` with a key that a later call has already replaced).",
     security(("tenantAdminJWT" = [])),
     responses(
         (status = 201, description = "The new key, shown this once", body = NewPrivateKey),
@@ -137,7 +147,18 @@ async fn asker(
     post,
     path = "/tenants/{id}/admin-token",
     tag = "tenants",
-    params(("id" = String, Path, description = "The tenant id")),
+    operation_id = "createTenantAdminToken",
+    summary = "Issue a new tenant-admin token",
+    description = "A fresh tenant-admin access token for the tenant, with the bootstrap \
+        lifetime (24 h by default), **shown this once** (sent with \
+        `Cache-Control: no-store`): the recovery path once the `jwt` of `POST /tenants` \
+        has expired and no identity provider is trusted for `authType: tenant`.\n\n\
+        Asked with the platform operator key in `x-api-key` (any tenant), or with that \
+        tenant's own admin token. Another tenant's admin token, or a token that is not a \
+        tenant-admin token, is `403`; an unknown id is `404` (once the credentials are \
+        accepted).",
+    params(("id" = String, Path, format = "uuid", description = "The tenant's id (a UUID)",
+        example = "3f2b8c1e-6d4a-4b7e-9a51-2c0d8e7f6a13")),
     security(("businessApiKey" = []), ("tenantAdminJWT" = [])),
     responses(
         (status = 201, description = "A new tenant-admin token, shown this once", body = AdminToken),

@@ -52,7 +52,18 @@ enum Level {
     post,
     path = "/tenants",
     tag = "tenants",
-    request_body = NewTenantBody,
+    operation_id = "createTenant",
+    summary = "Create a tenant",
+    description = "Creates a tenant (a project) with the platform operator key in \
+        `x-api-key`; no other key is accepted. Only `projectName` is required: any other \
+        field of `PUT /tenants` may be set at once.\n\n\
+        The answer is the tenant as its admin sees it, with random, unique \
+        `projectApiKey` and `testnetProjectApiKey`, an `acronym` derived from the name, \
+        and two credentials **shown this once**: `apiPrivateKey` (stored only as a \
+        hash) and `jwt`, a tenant-admin access token that is the tenant's bootstrap \
+        credential (24 h by default; `POST /tenants/{id}/admin-token` issues another). \
+        Creation is all-or-nothing; the answer is sent with `Cache-Control: no-store`.",
+    request_body(content = NewTenantBody, description = "The new tenant's name and any other settings"),
     security(("businessApiKey" = [])),
     responses(
         (status = 201, description = "The tenant, with `apiPrivateKey` and `jwt` shown this once", body = CreatedTenant),
@@ -101,7 +112,19 @@ async fn create(
     put,
     path = "/tenants",
     tag = "tenants",
-    request_body = TenantPatch,
+    operation_id = "updateTenant",
+    summary = "Update the caller's tenant",
+    description = "Changes the tenant of the tenant-admin token in `Authorization: Bearer`. \
+        Every field is optional: an absent field is left as it is, `null` clears an \
+        optional text field, and `identityProviders` replaces the whole list. Either \
+        every field is valid and all change, or nothing does: an unknown field or an \
+        invalid value (a bad URL or email, an empty name, a wrong type) is `400` naming \
+        the field.\n\n\
+        Turning off `allowJWTForUnauthenticatedUsers` ends the refresh of sandbox \
+        sessions; removing a provider (or an auth type from it) ends the refresh of the \
+        sessions it opened. The answer is the tenant as its admin sees it, sent with \
+        `Cache-Control: no-store`.",
+    request_body(content = TenantPatch, description = "The fields to change"),
     security(("tenantAdminJWT" = [])),
     responses(
         (status = 200, description = "The tenant as its admin sees it", body = AdminTenant),
@@ -159,9 +182,15 @@ fn check_providers(state: &AppState, providers: &[IdentityProvider]) -> Result<(
     get,
     path = "/tenants/me",
     tag = "tenants",
+    operation_id = "getCurrentTenant",
+    summary = "Get the caller's tenant",
+    description = "The tenant that the caller's key names, without knowing its id: its \
+        public information and its `projectApiKey`. The key is `x-project-key` (either \
+        project key) or the tenant's `apiPrivateKey` in `x-api-key`; every key presented \
+        must be valid and of the same tenant.",
     security(("projectKey" = []), ("businessApiKey" = [])),
     responses(
-        (status = 200, description = "The tenant", body = KeyedTenant),
+        (status = 200, description = "The tenant's public information and project key", body = KeyedTenant),
     )
 )]
 async fn me(
@@ -207,6 +236,13 @@ async fn me(
     get,
     path = "/tenants/client-config",
     tag = "tenants",
+    operation_id = "getClientConfig",
+    summary = "Get the client-side configuration",
+    description = "What the client-side code of the tenant of `x-project-key` needs: the \
+        tenant's name and id, its publishable keys (Stripe, Infura, PolygonScan), its \
+        Firebase tenant id, and where the caller is (`clientIpLocation`), from \
+        CloudFront's viewer headers when present, else from the configured GeoIP \
+        database, else `null`.",
     security(("projectKey" = [])),
     responses(
         (status = 200, description = "The configuration", body = ClientConfig),
@@ -227,9 +263,17 @@ async fn client_config(
     get,
     path = "/tenants/login-token",
     tag = "tenants",
+    operation_id = "getLoginToken",
+    summary = "Get a login token",
+    description = "A fresh, short-lived token bound to the tenant of `x-project-key` (and \
+        marked `testnet` when that is the testnet key): a JWT with `typ: login+jwt` and \
+        its own audience, valid for 5 minutes. It is no access token: no route accepts \
+        it as a credential. The answer is a JSON string, sent with \
+        `Cache-Control: no-store`.",
     security(("projectKey" = [])),
     responses(
-        (status = 200, description = "The token, as a JSON string", body = String, content_type = "application/json"),
+        (status = 200, description = "The token, as a JSON string", content_type = "application/json",
+            body = inline(LoginTokenBody)),
     )
 )]
 async fn login_token(
@@ -239,6 +283,16 @@ async fn login_token(
     let signer = state.issuer.signer().await?;
     Ok(Json(signer.login(&ctx.tenant.id, ctx.network)?))
 }
+
+/// Schema only: the body of `GET /tenants/login-token`, a JSON string.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    value_type = String,
+    description = "A login token (a JWT, `typ: login+jwt`) of the tenant, valid for 5 minutes.",
+    example = super::openapi::examples::login_token
+)]
+#[allow(dead_code)]
+struct LoginTokenBody(String);
 
 /// The highest level the presented credentials grant on `tenant`. Credentials that are
 /// present but invalid are refused; valid ones of another tenant grant nothing.
@@ -289,10 +343,23 @@ async fn level_for(
     get,
     path = "/tenants/{id}",
     tag = "tenants",
-    params(("id" = String, Path, description = "The tenant id")),
+    operation_id = "getTenantById",
+    summary = "Get a tenant by id",
+    description = "The tenant, at the level that the caller's credentials grant on it:\n\n\
+        - no credentials: the public view (`id`, `projectName`, `acronym`, `createdAt` \
+        and the public profile);\n\
+        - the tenant's own `x-project-key`, or its `apiPrivateKey` in `x-api-key`: the \
+        project view, which adds the two project keys and the public configuration;\n\
+        - the tenant's own admin token (`Authorization: Bearer`): the admin view, \
+        everything but the `apiPrivateKey`, which no route shows again.\n\n\
+        Valid credentials of another tenant grant nothing beyond the public view; \
+        invalid ones are `401`. An unknown id is `404`. Every view is sent with \
+        `Cache-Control: no-store`.",
+    params(("id" = String, Path, format = "uuid", description = "The tenant's id (a UUID)",
+        example = "3f2b8c1e-6d4a-4b7e-9a51-2c0d8e7f6a13")),
     security((), ("projectKey" = []), ("businessApiKey" = []), ("tenantAdminJWT" = [])),
     responses(
-        (status = 200, description = "The tenant at the caller's level", body = TenantView),
+        (status = 200, description = "The tenant at the caller's level: one of the public, project and admin views", body = TenantView),
         (status = 404, description = "No such tenant", body = ErrorBody),
     )
 )]

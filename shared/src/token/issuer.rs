@@ -59,10 +59,14 @@ impl Clock for ManualClock {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
-    /// A PERS access token (`typ: at+jwt`) for the APIs in front of which a verifier
-    /// reads our JWKS.
+    /// A PERS access token (a JWT, `typ: at+jwt`, 15 minutes by default), sent as
+    /// `Authorization: Bearer` to the APIs that verify it against the published JWKS.
+    #[schema(example = crate::http::openapi::examples::access_token)]
     pub access_token: String,
-    /// A refresh token (`typ: refresh+jwt`), good once at `POST /auth/refresh`.
+    /// The session's refresh token (`typ: refresh+jwt`): it works once, at
+    /// `POST /auth/refresh` or `POST /auth/logout`, within the session's lifetime (30
+    /// days by default).
+    #[schema(example = crate::http::openapi::examples::refresh_token)]
     pub refresh_token: String,
 }
 

@@ -56,7 +56,10 @@ impl From<TenantId> for String {
     }
 }
 
+/// Who holds the keys of the wallets created for the tenant's users: the platform
+/// (`custodial`) or the users themselves (`non-custodial`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = "custodial")]
 pub enum WalletManagementType {
     #[default]
     #[serde(rename = "custodial")]

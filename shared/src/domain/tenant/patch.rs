@@ -76,46 +76,132 @@ where
 
 /// The body of `PUT /tenants` (and the optional part of `POST /tenants`): every field
 /// optional, unknown fields rejected by name.
+///
+/// In the schema: a text field must hold a character other than white space (send
+/// `null` to clear it), URLs are `https` (or `http` on a loopback host) without user
+/// name or password, and lengths count characters.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantPatch {
+    /// The tenant's (project's) name, shown to its users; surrounding white space is
+    /// trimmed, and it may hold no control characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false, min_length = 1, max_length = 120)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Acme Rewards"
+    )]
     pub project_name: Option<String>,
+    /// A description of the tenant's programme, shown publicly; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "Points for every coffee at Acme's shops, redeemable for rewards."
+    )]
     pub project_description: Option<Option<String>>,
+    /// The tenant's website, shown publicly; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"^(https://([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*|http://(localhost|127\.0\.0\.1|\[::1\]))(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\u0000-\u001f\u007f-\u009f]*)?$",
+        example = "https://acme.example.com"
+    )]
     pub project_website: Option<Option<String>>,
+    /// The tenant's contact email address, shown publicly; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(format = Email, max_length = 1024, example = "rewards@acme.example.com")]
     pub project_email: Option<Option<String>>,
+    /// The URL of the tenant's logo or image, shown publicly; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"^(https://([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*|http://(localhost|127\.0\.0\.1|\[::1\]))(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\u0000-\u001f\u007f-\u009f]*)?$",
+        example = "https://acme.example.com/logo.png"
+    )]
     pub project_image_url: Option<Option<String>>,
+    /// The tenant's Stripe secret key, for payments; only its admin sees it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
+    )]
     pub stripe_api_key: Option<Option<String>>,
+    /// The secret that signs the tenant's Stripe webhooks; only its admin sees it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "whsec_5f8a1c2d3e4b5a6978c0d1e2f3a4b5c6"
+    )]
     pub stripe_webhook_secret: Option<Option<String>>,
+    /// The tenant's Stripe publishable key, for its client-side code.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "pk_test_TYooMQauvdEDq54NiTphI7jx"
+    )]
     pub stripe_publishable_key: Option<Option<String>>,
+    /// An optional extra value for the tenant's own login requirements; only its admin sees it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "acme-login-2025"
+    )]
     pub login_token: Option<Option<String>>,
+    /// Sandbox mode: whether `POST /auth/token` may sign in unauthenticated users from
+    /// `rawLoginData` without verifying a token. Turning it off ends the refresh of the
+    /// sandbox sessions.
     #[serde(
         rename = "allowJWTForUnauthenticatedUsers",
         default,
         deserialize_with = "present"
     )]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, example = false)]
     pub allow_jwt_for_unauthenticated_users: Option<bool>,
+    /// The tenant's Firebase (Identity Platform) tenant id: when set, admin tokens of the built-in Firebase provider must carry it as `firebase.tenant`.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "acme-rewards-k3j9d"
+    )]
     pub firebase_tenant_id: Option<Option<String>>,
+    /// The tenant's Infura API key, for its client-side code's web3 provider.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "9aa3d95b3bc440fa88ea12eaa4456161"
+    )]
     pub infura_api_key: Option<Option<String>>,
+    /// The tenant's PolygonScan API key, for its client-side code.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "YZ1X9K3N7QW2E5R8T4U6I0O1P2A3S4D5F6"
+    )]
     pub poly_scan_api_key: Option<Option<String>>,
+    /// Who holds the keys of the wallets created for the tenant's users.
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false)]
+    #[schema(inline, value_type = WalletManagementType, example = "custodial")]
     pub default_wallet_management_type: Option<WalletManagementType>,
+    /// The identity providers the tenant trusts at `POST /auth/token`, besides the
+    /// platform's built-in ones: at most 10, each with a distinct `issuer`. The list
+    /// replaces the current one; removing a provider, or an auth type from it, ends the
+    /// refresh of the sessions it opened.
     #[serde(default, deserialize_with = "present_objects")]
-    #[schema(nullable = false)]
+    #[schema(
+        nullable = false,
+        max_items = 10,
+        example = crate::http::openapi::examples::providers
+    )]
     pub identity_providers: Option<Vec<IdentityProvider>>,
 }
 
