@@ -179,6 +179,14 @@ async fn bad_requests_and_missing_keys() {
         .login(w.pk(), json!({"authToken": "x", "authType": "root"}))
         .await
         .error(StatusCode::BAD_REQUEST);
+    // `null` is not an auth type (absent means `user`).
+    assert!(
+        w.app
+            .login(w.pk(), json!({"authToken": "x", "authType": null}))
+            .await
+            .error(StatusCode::BAD_REQUEST)
+            .contains("authType")
+    );
     w.app
         .login("pk_live_nope", json!({"authToken": "x"}))
         .await

@@ -184,6 +184,20 @@ async fn identity_providers_cannot_shadow_built_in_ones_or_hide_a_typo() {
             "{reserved}"
         );
     }
+    // Nor may a tenant be created with one (POST /tenants takes the same fields).
+    for providers in [
+        json!([provider("https://signer.pers.example")]),
+        json!([{"issuer": "https://idp.example", "jwksUri": "https://10.0.0.8/jwks.json", "authTypes": ["user"]}]),
+    ] {
+        let res = app
+            .post_tenant(json!({"projectName": "Shadow", "identityProviders": providers}))
+            .await;
+        assert!(
+            res.error(StatusCode::BAD_REQUEST)
+                .contains("identityProviders[0]"),
+            "{providers}"
+        );
+    }
     let own_firebase = put(json!([provider(
         "https://securetoken.google.com/tenant-app"
     )]))

@@ -43,8 +43,8 @@ pub struct TokenRequest {
     #[schema(min_length = 1, example = super::openapi::examples::provider_token)]
     pub auth_token: String,
     /// The kind of session asked for; `system` also needs the tenant's `apiPrivateKey`
-    /// in `x-api-key`.
-    #[serde(default)]
+    /// in `x-api-key`. Absent means `user`; `null` is not a kind (`400`).
+    #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(inline, value_type = AuthType, default = "user", example = "user")]
     pub auth_type: Option<AuthType>,
     /// Sandbox mode: the data of a new unauthenticated user (see the schema's

@@ -21,6 +21,17 @@ pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<Result<&'a 
         .map(|v| v.to_str().map(str::trim).map_err(|_| ()))
 }
 
+/// For an optional body field, `#[serde(default, deserialize_with = "present")]`: a
+/// value when present, and `null` is not one (`400` naming the field), unlike serde's
+/// default for an `Option`. An absent field is `None` (the documented default).
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// A JSON request body deserialised into `T`.
 pub struct JsonBody<T>(pub T);
 

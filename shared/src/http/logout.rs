@@ -56,15 +56,9 @@ pub struct LogoutRequest {
     pub refresh_token: String,
     /// Which sessions to end: `local` the token's session, `global` every session of
     /// its user in this tenant, `others` all of them but the token's.
-    #[serde(default, deserialize_with = "present_scope")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(inline, value_type = LogoutScope, default = "local", example = "local")]
     pub scope: Option<LogoutScope>,
-}
-
-/// A scope when present: `null` is not one (`400`), unlike serde's default for an
-/// `Option`.
-fn present_scope<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<LogoutScope>, D::Error> {
-    LogoutScope::deserialize(d).map(Some)
 }
 
 /// Sessions revoked at once by `global`/`others`; each is one idempotent write.

@@ -83,6 +83,9 @@ async fn create(
         &keys,
         OffsetDateTime::now_utc(),
     ))?;
+    // The same rules as `PUT /tenants`: a tenant created with its providers may not
+    // skip them.
+    check_providers(&state, &tenant.identity_providers)?;
     // Sign before writing: if the keys are unavailable, nothing is stored.
     let signer = state.issuer.signer().await?;
     let admin = signer.open_admin_session(&id);

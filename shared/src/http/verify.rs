@@ -40,15 +40,9 @@ pub struct VerifyRequest {
     /// Also check a PERS access token against its session (one strongly consistent
     /// read): a revoked, expired or missing session makes it `valid: false`. Must be a
     /// boolean when present (`null` is `400`).
-    #[serde(default, deserialize_with = "strict_bool")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(value_type = bool, default = false, example = true)]
     pub check_revoked: Option<bool>,
-}
-
-/// A boolean when present: `null` is not one (`400`), unlike serde's default for an
-/// `Option`.
-fn strict_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    bool::deserialize(d).map(Some)
 }
 
 /// The verdict of `POST /auth/verify`: the claims of a valid token, or why it is not.
