@@ -307,7 +307,7 @@ async fn schemathesis_finds_no_server_error_no_undocumented_answer_and_no_refuse
         .arg("--config-file")
         .arg(&config)
         .args(["run", &format!("{}/openapi.json", local.base)])
-        // The document's first server is pers-local's default address, not this one.
+        // Explicit, though the served document names this server first.
         .args(["--url", &local.base])
         .args(["--checks", "all"])
         .args(["-H", &project_key, "-H", &admin, "-H", &platform])
