@@ -175,8 +175,7 @@ async fn health_answers_without_reading_credentials() {
 /// The list `key: [a, b, …]` of the template's `CorsConfiguration`.
 fn template_cors(key: &str) -> Vec<String> {
     let template =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
-            .expect("template.yaml");
+        std::fs::read_to_string(support::workspace().join("template.yaml")).expect("template.yaml");
     let cors = &template[template
         .find("CorsConfiguration:")
         .expect("CORS in the template")..];

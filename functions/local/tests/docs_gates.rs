@@ -11,15 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Local, PLATFORM_KEY, command, start};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("workspace root")
-        .to_owned()
-}
+use support::{Local, PLATFORM_KEY, command, start, workspace};
 
 fn docs_tool(name: &str) -> PathBuf {
     let path = workspace().join("tests/docs/node_modules/.bin").join(name);

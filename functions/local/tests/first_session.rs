@@ -4,20 +4,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
-use support::{Local, command, start_expecting_key};
+use support::{Local, command, start_expecting_key, workspace};
 
 const MARKER: &str = "<!-- first-session:";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("workspace root")
-        .to_owned()
-}
 
 /// The shell block right after the README's first-session marker.
 fn first_session_commands() -> String {

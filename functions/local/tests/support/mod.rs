@@ -8,6 +8,15 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::json;
 
+/// The workspace root (the README, the template, `tests/docs`).
+pub fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("workspace root")
+        .to_owned()
+}
+
 pub const PLATFORM_KEY: &str = "pl_local_test_platform_key";
 
 /// A running `pers-local`, killed when dropped.
