@@ -227,10 +227,9 @@ async fn run() -> Result<(), BoxError> {
     };
 
     let cors = web::cors(env(web::CORS_ORIGINS).as_deref())?;
-    let dev_idp = match local_store {
-        true => Some(dev_idp::DevIdp::open_or_create(&data_dir)?),
-        false => None,
-    };
+    let dev_idp = local_store
+        .then(|| dev_idp::DevIdp::open_or_create(&data_dir))
+        .transpose()?;
 
     // Not left to the first request that signs (see `seed_random`).
     pers::keys::seed_random()?;
