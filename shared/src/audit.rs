@@ -4,7 +4,8 @@
 //! and `audit: true`, so that a log query (`filter audit = 1` in CloudWatch Logs
 //! Insights) finds them all; it names the tenant, the user and session when there is
 //! one, the action and, for a sign-out, its scope and how many sessions it ended. It
-//! never holds a token or a key: the types below cannot carry one.
+//! never holds a token or a key: the types below cannot carry one. Sign-outs and reuse
+//! detections are also counted ([`crate::metrics`]).
 
 use crate::domain::TenantId;
 
@@ -106,10 +107,16 @@ impl<'a> Event<'a> {
                 )
             };
         }
-        if self.action == Action::ReuseDetected {
-            line!(warn);
-        } else {
-            line!(info);
+        match self.action {
+            Action::ReuseDetected => {
+                line!(warn);
+                crate::metrics::count(crate::metrics::Metric::ReuseDetections);
+            }
+            Action::SignOut => {
+                line!(info);
+                crate::metrics::count(crate::metrics::Metric::SignOuts);
+            }
+            _ => line!(info),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod geo;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod net;
 pub mod runtime;
 pub mod store;

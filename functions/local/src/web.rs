@@ -106,9 +106,11 @@ pub fn router(state: AppState, cors: Option<CorsLayer>) -> Router {
             // Swagger UI's default asks validator.swagger.io about the document.
             .validator_url("none"),
     );
-    let router = app(state)
+    // `app` has its request ids and lines; these routes get theirs here.
+    let pages = Router::new()
         .route("/health", get(health))
         .merge(Router::from(docs).layer(axum::middleware::map_response(docs_answer)));
+    let router = app(state).merge(pers::http::trace::traced(pages));
     match cors {
         Some(cors) => router.layer(cors),
         None => router,

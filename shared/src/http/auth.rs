@@ -17,6 +17,7 @@ use crate::audit::{Action, Event};
 use crate::domain::{
     AuthType, Identity, SandboxUser, SessionOrigin, Verdict, judge_failed_rotation,
 };
+use crate::metrics::{self, Metric};
 use crate::store::Rotation;
 use crate::token::provider::ProviderError;
 use crate::token::{RefreshClaims, Signer, TokenPair};
@@ -172,10 +173,9 @@ async fn exchange(
     let (user_id, via) = user_for(&state, &ctx, auth_type, req, &signer).await?;
     let session = signer.open_session(&ctx.tenant.id, user_id, auth_type, ctx.network);
     state.store.create_session(&session).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(signer.session_pair(&session, via)?),
-    ))
+    let pair = signer.session_pair(&session, via)?;
+    metrics::count_for(Metric::Logins, auth_type);
+    Ok((StatusCode::CREATED, Json(pair)))
 }
 
 /// Whether the tenant, as resolved for this request, still allows a session opened the
@@ -314,8 +314,7 @@ async fn refresh(
             }
         }
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(signer.session_pair(&session, claims.via)?),
-    ))
+    let pair = signer.session_pair(&session, claims.via)?;
+    metrics::count_for(Metric::Refreshes, claims.auth_type);
+    Ok((StatusCode::CREATED, Json(pair)))
 }

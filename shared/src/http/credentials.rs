@@ -41,6 +41,9 @@ pub async fn one_tenant(
                 "the request's credentials belong to different tenants",
             ));
         }
+        if let Some(tenant) = tenants.first() {
+            super::trace::record_tenant(tenant);
+        }
         request.extensions_mut().insert(resolved);
     }
     Ok(next.run(request).await)

@@ -1,6 +1,6 @@
 //! The one error type at the HTTP edge. Every error renders as
 //! `{"statusCode": 401, "error": "Unauthorized", "message": "…"}`; server-side failures
-//! are logged with their source chain and never described to the caller.
+//! are never described to the caller: their source chain goes into the request line.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -87,13 +87,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let mut cause = None;
         let message = match &self {
             Self::Unavailable(_) => {
-                tracing::error!(error = %crate::error_chain(&self), "dependency unavailable");
+                cause = Some(crate::error_chain(&self));
                 "a dependency is unavailable; try again shortly".to_owned()
             }
             Self::Internal(_) => {
-                tracing::error!(error = %crate::error_chain(&self), "internal error");
+                cause = Some(crate::error_chain(&self));
                 "internal error".to_owned()
             }
             other => other.to_string(),
@@ -103,7 +104,7 @@ impl IntoResponse for ApiError {
             error: status.canonical_reason().unwrap_or("Error").to_owned(),
             message,
         });
-        match status {
+        let mut response = match status {
             StatusCode::UNAUTHORIZED => {
                 (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
             }
@@ -114,7 +115,14 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
             _ => (status, body).into_response(),
+        };
+        // Logged once, by the request line (`super::trace`), with the request's ids.
+        if let Some(cause) = cause {
+            response
+                .extensions_mut()
+                .insert(super::trace::ErrorCause(cause));
         }
+        response
     }
 }
 

@@ -10,6 +10,7 @@ pub mod logout;
 pub mod openapi;
 mod recovery;
 pub mod tenants;
+pub mod trace;
 pub mod verify;
 pub mod views;
 
@@ -152,10 +153,11 @@ async fn within_deadline(
     }
 }
 
-/// The parts every router shares: the request deadline, JSON 404/405, the body limit,
-/// one tenant per request, and `Cache-Control: no-store` unless a route says otherwise.
+/// The parts every router shares: the request id and line ([`trace`]), the request
+/// deadline, JSON 404/405, the body limit, one tenant per request, and
+/// `Cache-Control: no-store` unless a route says otherwise.
 fn edge(routes: Router<AppState>, state: AppState) -> Router {
-    routes
+    let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -170,7 +172,8 @@ fn edge(routes: Router<AppState>, state: AppState) -> Router {
             credentials::no_store_by_default,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .with_state(state)
+        .with_state(state);
+    trace::traced(routes)
 }
 
 /// The document, its first server the loopback address it was fetched from

@@ -94,6 +94,7 @@ async fn create(
         .store
         .create_tenant(&tenant, &keys.entries(&id), &admin)
         .await?;
+    super::trace::record_tenant(&id);
     tracing::info!(tenant = %id, "tenant created");
     Event::new(Action::AdminTokenIssued, &id)
         .session(&admin.user_id, &admin.session_id)

@@ -115,7 +115,11 @@ impl JwksCache {
         if !fetch {
             return Ok(cached.as_ref().map(|c| c.set.clone()).unwrap_or_default());
         }
-        match self.fetch(uri, reach).await {
+        let fetched = self.fetch(uri, reach).await;
+        if fetched.is_err() {
+            crate::metrics::count(crate::metrics::Metric::ProviderJwksFailures);
+        }
+        match fetched {
             Ok((set, ttl)) => {
                 let last_forced = match (forced, cached.as_ref()) {
                     (true, _) => Some(now),
