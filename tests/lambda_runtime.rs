@@ -75,15 +75,22 @@ impl Emulator {
     }
 }
 
-async fn start_emulator(cargo_lambda: &Path, env: &[(&str, String)], port: u16) -> Emulator {
+/// Starts the emulator; what it and the functions print goes to `log`.
+async fn start_emulator(
+    cargo_lambda: &Path,
+    env: &[(&str, String)],
+    port: u16,
+    log: &Path,
+) -> Emulator {
     use std::os::unix::process::CommandExt as _;
+    let out = std::fs::File::create(log).expect("emulator log");
     let mut cmd = cargo(cargo_lambda);
     cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"])
         .args(["--invoke-address", "127.0.0.1"])
         .args(["--invoke-port", &port.to_string()])
         .args(["--timeout", "60"])
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
+        .stdout(out.try_clone().expect("log file"))
+        .stderr(out)
         .process_group(0);
     for (k, v) in env {
         cmd.arg("--env-var").arg(format!("{k}={v}"));
@@ -193,7 +200,10 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        // Lambda's advanced logging controls win over RUST_LOG: the request lines (INFO)
+        // are there although RUST_LOG alone would keep only warnings.
         ("RUST_LOG", "warn".into()),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO".into()),
     ];
     // A data directory with a key of pers-local's development identity provider, named
     // to the functions as pers-local would be told it: no function may trust it.
@@ -211,7 +221,9 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
     let emulator_port = free_port();
     let issuer = format!("http://127.0.0.1:{emulator_port}/lambda-url/verify");
     env.push(("PERS_ISSUER", issuer.clone()));
-    let emulator = start_emulator(&cargo_lambda, &env, emulator_port).await;
+    let log_dir = tempfile::tempdir().expect("temp dir");
+    let log = log_dir.path().join("emulator.log");
+    let emulator = start_emulator(&cargo_lambda, &env, emulator_port, &log).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(90))
         .build()
@@ -595,4 +607,225 @@ async fn the_function_binaries_serve_a_whole_story_under_the_lambda_runtime() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+
+    // 11. The functions' logs, as CloudWatch would receive them (DESIGN §8).
+    let answer = http
+        .post(emulator.url("verify", "/auth/verify"))
+        .header("x-project-key", project_key)
+        .header("x-request-id", "chosen-by-the-client")
+        .json(&json!({ "authToken": access }))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let request_id = answer
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_owned();
+    assert_ne!(request_id, "chosen-by-the-client");
+    let secrets = [
+        PLATFORM_KEY,
+        admin.trim_start_matches("Bearer "),
+        recovered_admin.trim_start_matches("Bearer "),
+        first_refresh,
+        first_access,
+        second_refresh,
+        fresh.as_str(),
+        old_private_key,
+        new_private_key,
+        dev_token.trim(),
+    ];
+    let private_pem = first_key.to_json()["privateKeyPem"]
+        .as_str()
+        .expect("pem")
+        .to_owned();
+    let pem_body: String = private_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .take(1)
+        .collect();
+    check_logs(&log, &request_id, &secrets, &pem_body).await;
+}
+
+/// The log lines of the functions: one JSON request line per request in Lambda's shape,
+/// EMF documents that CloudWatch accepts, and no token or key anywhere.
+async fn check_logs(log: &Path, request_id: &str, secrets: &[&str], pem_body: &str) {
+    // The verify request's line is written as its answer goes out.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(log).expect("emulator log");
+        if text.contains(request_id) || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Kept for whoever reads a failure (or the shape) later.
+    let kept = workspace().join("target/tmp/lambda_runtime.log");
+    let _ = std::fs::create_dir_all(kept.parent().expect("target/tmp"));
+    let _ = std::fs::write(&kept, &text);
+    let fail = |why: String| -> ! { panic!("{why}\n--- the functions' log ---\n{text}") };
+    for secret in secrets.iter().chain([&pem_body]) {
+        assert!(!secret.is_empty());
+        if text.contains(secret) {
+            fail(format!("a token or key is in the log: {}…", &secret[..12]));
+        }
+    }
+    let json: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| fail(format!("{e}: {l}"))))
+        .collect();
+
+    // Request lines: Lambda's members at the top, the request's own beside them.
+    let requests: Vec<&Value> = json
+        .iter()
+        .filter(|l| l["target"] == "pers::request")
+        .collect();
+    for line in &requests {
+        let timestamp = line["timestamp"].as_str().unwrap_or_default();
+        let parsed =
+            time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339);
+        if parsed.is_err() || !timestamp.ends_with('Z') {
+            fail(format!("timestamp {timestamp:?} in {line}"));
+        }
+        let level_ok = matches!(line["level"].as_str(), Some("INFO" | "WARN" | "ERROR"));
+        let strings = [
+            "message",
+            "requestId",
+            "functionName",
+            "xRequestId",
+            "method",
+            "route",
+        ];
+        if !level_ok
+            || strings
+                .iter()
+                .any(|k| line[k].as_str().is_none_or(str::is_empty))
+            || !line["coldStart"].is_boolean()
+            || !line["status"].is_u64()
+            || !line["latencyMs"].is_number()
+        {
+            fail(format!("a request line without Lambda's members: {line}"));
+        }
+    }
+    let ours: Vec<&&Value> = requests
+        .iter()
+        .filter(|l| l["xRequestId"] == request_id)
+        .collect();
+    if ours.len() != 1 {
+        fail(format!("{} lines for request {request_id}", ours.len()));
+    }
+    let line = ours[0];
+    let lambda_id = line["requestId"].as_str().unwrap_or_default();
+    if line["route"] != "/auth/verify" || line["status"] != 200 || lambda_id == request_id {
+        fail(format!("the verify request's line: {line}"));
+    }
+    let verify_name = line["functionName"].as_str().unwrap_or_default().to_owned();
+    // Each function's first request is its cold start, and only that one.
+    for function in ["auth", "tenants", verify_name.as_str()] {
+        let starts: Vec<bool> = requests
+            .iter()
+            .filter(|l| {
+                l["functionName"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with(function))
+            })
+            .map(|l| l["coldStart"] == true)
+            .collect();
+        if starts.len() < 2 || !starts[0] || starts[1..].iter().any(|c| *c) {
+            fail(format!("cold starts of {function}: {starts:?}"));
+        }
+    }
+
+    // EMF documents: valid by the specification, and counting what the story did.
+    let mut counted = std::collections::HashMap::<String, u64>::new();
+    for line in text.lines().filter(|l| l.contains("\"_aws\"")) {
+        let problems = pers_tests::emf_problems(line);
+        if !problems.is_empty() {
+            fail(format!("not EMF: {problems:?}: {line}"));
+        }
+        let document: Value = serde_json::from_str(line).expect("JSON");
+        if document.get("level").is_some() || document["requestId"].as_str().is_none() {
+            fail(format!(
+                "a metric document with a level or without requestId: {line}"
+            ));
+        }
+        for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("metrics")
+        {
+            let name = metric["Name"].as_str().expect("name");
+            *counted.entry(name.to_owned()).or_default() +=
+                document[name].as_u64().expect("a count");
+        }
+        if document["_aws"]["CloudWatchMetrics"][0]["Namespace"] != "PERS"
+            || document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] != json!([["Function"]])
+        {
+            fail(format!("namespace or dimensions: {line}"));
+        }
+    }
+    // alice, carol twice, bob at least once; three refreshes; one reuse; one sign-out.
+    for (name, at_least) in [
+        ("Logins", 4),
+        ("Refreshes", 2),
+        ("ReuseDetections", 1),
+        ("SignOuts", 1),
+    ] {
+        if counted.get(name).copied().unwrap_or(0) < at_least {
+            fail(format!("{name}: {counted:?}"));
+        }
+    }
+}
+
+/// The EMF check refuses what the specification refuses, so that its silence above
+/// means something.
+#[test]
+fn the_emf_check_refuses_what_the_specification_refuses() {
+    let good = json!({
+        "_aws": {"Timestamp": 1764629776123u64, "CloudWatchMetrics": [{
+            "Namespace": "PERS", "Dimensions": [["Function"]],
+            "Metrics": [{"Name": "Logins", "Unit": "Count"}]}]},
+        "Function": "pers-auth", "Logins": 1, "tenantId": "t"
+    });
+    assert_eq!(
+        pers_tests::emf_problems(&good.to_string()),
+        Vec::<String>::new()
+    );
+    type Breaks = fn(&mut Value);
+    let broken: [(&str, Breaks); 9] = [
+        ("no timestamp", |d| {
+            d["_aws"].as_object_mut().unwrap().remove("Timestamp");
+        }),
+        ("timestamp as text", |d| {
+            d["_aws"]["Timestamp"] = json!("2026-12-01")
+        }),
+        ("no metric value", |d| {
+            d.as_object_mut().unwrap().remove("Logins");
+        }),
+        ("a text value", |d| d["Logins"] = json!("1")),
+        ("no dimension value", |d| {
+            d.as_object_mut().unwrap().remove("Function");
+        }),
+        ("a numeric dimension", |d| d["Function"] = json!(7)),
+        ("an unknown unit", |d| {
+            d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = json!("Logins")
+        }),
+        ("an extra directive member", |d| {
+            d["_aws"]["CloudWatchMetrics"][0]["Extra"] = json!(1)
+        }),
+        ("no directives", |d| {
+            d["_aws"]["CloudWatchMetrics"] = json!([])
+        }),
+    ];
+    for (what, breaks) in broken {
+        let mut document = good.clone();
+        breaks(&mut document);
+        assert!(
+            !pers_tests::emf_problems(&document.to_string()).is_empty(),
+            "{what} passed"
+        );
+    }
+    assert!(!pers_tests::emf_problems(&format!("INFO {good}")).is_empty());
 }

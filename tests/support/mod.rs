@@ -16,6 +16,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 pub mod app;
+pub mod emf;
 pub mod endpoints;
 pub mod fault;
 pub mod geoip;
@@ -25,6 +26,7 @@ pub mod runtime_api;
 pub mod tokens;
 
 pub use app::{Response, TestApp, settings};
+pub use emf::emf_problems;
 pub use endpoints::bearer;
 pub use fault::{Fault, FaultProxy, ThrottleError, Throttler, moto_addr};
 pub use geoip::{GEOIP_COUNTRY_ONLY, GEOIP_LONDON, write_geoip_database};
