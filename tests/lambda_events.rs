@@ -121,6 +121,17 @@ async fn every_sample_event_is_answered_by_its_function() {
             .await
             .unwrap();
         let status = response.status();
+        // The answer names the request as API Gateway does (its access log's requestId).
+        assert_eq!(
+            response.headers().get("x-request-id").map(|v| v.as_bytes()),
+            Some(
+                event["requestContext"]["requestId"]
+                    .as_str()
+                    .expect("requestContext.requestId")
+                    .as_bytes()
+            ),
+            "{name}"
+        );
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
