@@ -57,6 +57,15 @@ fn enabled(targets: &Targets, metadata: &tracing::Metadata<'_>) -> bool {
     target == crate::metrics::TARGET || targets.would_enable(target, metadata.level())
 }
 
+/// Whether Lambda, filtering at `level`, drops lines that have no level of their own
+/// (it reads them as INFO): the EMF documents.
+fn drops_metrics(level: &str) -> bool {
+    matches!(
+        level.trim().to_ascii_uppercase().as_str(),
+        "WARN" | "ERROR" | "FATAL"
+    )
+}
+
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts a request; whether it is the first of this process (a Lambda cold start).
@@ -79,9 +88,17 @@ pub fn init(json: bool) {
     let _ = if json {
         let filter =
             tracing_subscriber::filter::filter_fn(move |metadata| enabled(&targets, metadata));
-        registry
+        let installed = registry
             .with(json::JsonLines::lambda().with_filter(filter))
-            .try_init()
+            .try_init();
+        if let Some(level) = env(LAMBDA_LOG_LEVEL).filter(|l| drops_metrics(l)) {
+            tracing::warn!(
+                "{LAMBDA_LOG_LEVEL}={level}: Lambda reads a line without a level as INFO and \
+                 drops it, and so the metric documents: the alarms on them get no data \
+                 (README, Operations)"
+            );
+        }
+        installed
     } else {
         let filter = tracing_subscriber::filter::filter_fn(move |metadata| {
             metadata.target() != crate::metrics::TARGET && enabled(&targets, metadata)
@@ -125,6 +142,8 @@ mod tests {
         let fatal = filter(Some("FATAL"), Some("info"));
         assert!(fatal.would_enable("pers", &Level::ERROR));
         assert!(!fatal.would_enable("pers", &Level::WARN));
+        assert!(super::drops_metrics("warn") && super::drops_metrics("FATAL"));
+        assert!(!super::drops_metrics("INFO") && !super::drops_metrics("DEBUG"));
         // Not one of Lambda's levels: RUST_LOG decides.
         let unknown = filter(Some("LOUD"), Some("warn"));
         assert_eq!(unknown.default_level(), Some(LevelFilter::WARN));
