@@ -204,7 +204,7 @@ const PERS_METRICS: &[(&str, &[&str])] = &[
     ("Refreshes", &["auth"]),
     ("SignOuts", &["auth"]),
     ("ReuseDetections", &["auth"]),
-    ("ProviderJwksFailures", &["auth", "tenants", "verify"]),
+    ("ProviderJwksFailures", &["auth", "verify"]),
     ("ServerErrors", &["auth", "tenants", "verify"]),
 ];
 
@@ -252,6 +252,15 @@ fn alarm_metrics(props: &Value) -> Vec<(String, String, String, Value)> {
 #[test]
 fn every_alarm_watches_a_metric_published_under_the_name_it_uses() {
     let t = read_template(&[]).doc;
+    // The list above is the code's: namespace, dimension and every metric name.
+    let names: BTreeSet<&str> = PERS_METRICS.iter().map(|(name, _)| *name).collect();
+    let emitted: BTreeSet<&str> = pers::metrics::Metric::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    assert_eq!(names, emitted, "the metrics the functions emit");
+    assert_eq!(pers::metrics::NAMESPACE, "PERS");
+    assert_eq!(pers::metrics::DIMENSION, "Function");
     let resources = t["Resources"].as_object().unwrap();
     for (id, name) in FUNCTIONS {
         assert_eq!(
@@ -317,9 +326,11 @@ fn every_alarm_watches_a_metric_published_under_the_name_it_uses() {
         "AWS/ApiGateway Count HttpApi".into(),
     ]);
     expected.insert("PERS ReuseDetections auth".into());
-    for metric in ["ProviderJwksFailures", "ServerErrors"] {
-        for f in ["auth", "tenants", "verify"] {
-            expected.insert(format!("PERS {metric} {f}"));
+    for (metric, functions) in PERS_METRICS {
+        if ["ProviderJwksFailures", "ServerErrors"].contains(metric) {
+            for f in *functions {
+                expected.insert(format!("PERS {metric} {f}"));
+            }
         }
     }
     assert_eq!(watched, expected);
@@ -336,5 +347,32 @@ fn the_access_log_joins_api_gateway_and_lambda_request_ids() {
     assert_eq!(
         line["integrationRequestId"],
         "$context.integration.requestId"
+    );
+}
+
+/// The functions log JSON, at a level that keeps the metric documents: Lambda reads a
+/// line without a level as INFO and drops it above INFO, alarms and all.
+#[test]
+fn the_functions_log_json_at_a_level_that_keeps_the_metrics() {
+    let t = read_template(&[]).doc;
+    let logging = &t["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(logging["LogFormat"], "JSON");
+    assert!(
+        ["TRACE", "DEBUG", "INFO"].contains(&logging["ApplicationLogLevel"].as_str().unwrap_or("")),
+        "{logging}"
+    );
+    let resources = t["Resources"].as_object().unwrap();
+    for (id, _) in FUNCTIONS {
+        let own = &resources[*id]["Properties"]["LoggingConfig"];
+        assert!(
+            own.get("ApplicationLogLevel").is_none() && own.get("LogFormat").is_none(),
+            "{id} keeps the global log format and level: {own}"
+        );
+    }
+    assert!(
+        t["Globals"]["Function"]["Environment"]["Variables"]
+            .get("RUST_LOG")
+            .is_none(),
+        "AWS_LAMBDA_LOG_LEVEL decides; a RUST_LOG would be dead configuration"
     );
 }
