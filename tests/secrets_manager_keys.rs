@@ -93,7 +93,8 @@ async fn current_signs_and_pending_and_previous_verify() {
         .await
         .unwrap();
 
-    let source = source(&sm, Duration::from_secs(300), Duration::ZERO);
+    // No publication lag and no activation delay: a new current key signs at once.
+    let source = source(&sm, Duration::ZERO, Duration::ZERO);
     let set = source.key_set().await.unwrap();
     assert_eq!(set.signing().kid(), first_kid);
     assert_eq!(set.jwks()["keys"].as_array().unwrap().len(), 1);
@@ -221,7 +222,8 @@ async fn a_whole_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new
         .send()
         .await
         .unwrap();
-    let source = source(&sm, Duration::from_secs(300), Duration::ZERO);
+    // No publication lag and no activation delay: a new current key signs at once.
+    let source = source(&sm, Duration::ZERO, Duration::ZERO);
     let first_set = source.refresh_now().await.unwrap();
     let before = access_token(&first_set);
     let refresh_before = refresh_token(&first_set);
