@@ -1,16 +1,23 @@
-//! Signing keys and the platform key from Secrets Manager (moto on 127.0.0.1), and a whole
-//! rotation through the `rotate-keys` protocol.
+//! Signing keys and the platform key from Secrets Manager (moto on 127.0.0.1), a whole
+//! rotation through the `rotate-keys` protocol, the activation of a new key against
+//! verifier caches (both key sources: Secrets Manager and the local file), and the
+//! compromised-key procedure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
-use pers::domain::SessionOrigin;
+use axum::http::StatusCode;
+use pers::config::{self, Settings};
+use pers::domain::{Network, SessionOrigin, TenantId};
 use pers::keys::rotation::{RotationEvent, RotationStep, rotate};
 use pers::keys::{
-    KeyError, KeyMaterial, KeySet, KeySource, SecretsManagerKeySource, SigningAlgorithm, SigningKey,
+    KeyError, KeyMaterial, KeySet, KeySource, LocalKeySource, SecretsManagerKeySource,
+    SigningAlgorithm, SigningKey,
 };
+use pers::store::EmbeddedStore;
 use pers::token::{self, AccessClaims, RefreshClaims, TokenError};
-use pers_tests::Moto;
+use pers_tests::{Moto, TestApp};
 
 async fn client(moto: &Moto) -> Client {
     Client::new(&moto.sdk_config().await)
@@ -390,4 +397,273 @@ async fn the_platform_key_is_read_from_its_secret_and_kept_as_a_hash() {
             Err(KeyError::Invalid(_))
         ));
     }
+}
+
+// Key activation against verifier caches (README, "Signing keys: lifecycle and rotation
+// runbook"): a new key is in every JWKS any function serves for the whole activation
+// delay before any token carries it, for both key sources. Each function has its own
+// key source (its own cache): a "verify" instance serving the JWKS again and again, an
+// "idle" one that loaded its keys before the rotation and serves nothing until late in
+// the delay, and an "auth" one signing tokens again and again.
+
+/// Seconds since the Unix epoch, with sub-seconds: the clock of `createdAt`/`CreatedDate`.
+fn wall() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Settings with these key intervals, as the functions read them.
+fn key_settings(refresh: Duration, delay: Duration) -> Settings {
+    let (refresh, delay) = (refresh.as_secs().to_string(), delay.as_secs().to_string());
+    Settings::from_lookup(
+        |k| match k {
+            config::KEY_REFRESH => Some(refresh.clone()),
+            config::KEY_ACTIVATION_DELAY => Some(delay.clone()),
+            _ => None,
+        },
+        Some("http://127.0.0.1:3000".into()),
+    )
+    .unwrap()
+}
+
+/// One function: the app on a key source of its own (and a store of its own).
+fn instance(keys: Arc<dyn KeySource>, settings: Settings) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    TestApp::with_settings(Arc::new(store), keys, dir, settings)
+}
+
+/// One JWKS answer: when it was answered, its kids and its `Cache-Control`.
+struct Served {
+    at: f64,
+    kids: Vec<String>,
+    cache_control: String,
+}
+
+async fn served(app: &TestApp) -> Served {
+    let res = app.jwks().await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.json);
+    Served {
+        at: wall(),
+        kids: res.json["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect(),
+        cache_control: res.headers["cache-control"].to_str().unwrap().to_owned(),
+    }
+}
+
+/// The `kid` of a token the instance signs now (a login token: signed like an access
+/// token, by the key that signs).
+async fn signs_with(app: &TestApp) -> String {
+    let signer = app.state.issuer.signer().await.unwrap();
+    let token = signer
+        .login(&TenantId::generate(), Network::Mainnet)
+        .unwrap();
+    jsonwebtoken::decode_header(&token).unwrap().kid.unwrap()
+}
+
+/// A rotation done: the new current key's `kid` and the wall clock just before it.
+struct Rotated {
+    kid: String,
+    at: f64,
+}
+
+/// Watches `rotate` from three instances and checks the invariant both ways: the new key
+/// signs no earlier than `delay` after its rotation, every JWKS answered from `delay`
+/// before its first token on lists it (with the settings' `max-age`), and it does start
+/// signing (within a bound, given the source's publication `lag`).
+async fn the_new_key_is_published_for_the_whole_delay_before_it_signs(
+    [verify, idle, auth]: [&TestApp; 3],
+    lag: Duration,
+    rotate: impl std::future::Future<Output = Rotated>,
+) {
+    let delay = verify.state.settings.key_activation_delay;
+    let max_age = verify.state.settings.key_refresh_interval;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // Every instance has its keys before the rotation.
+    let old_kid = signs_with(auth).await;
+    for app in [verify, idle] {
+        assert_eq!(served(app).await.kids, [old_kid.clone()]);
+    }
+    let rotated: Mutex<Option<Rotated>> = Mutex::new(None);
+    let rotated_at = || rotated.lock().unwrap().as_ref().map(|r| r.at);
+    let new_kid = || rotated.lock().unwrap().as_ref().map(|r| r.kid.clone());
+    let done = AtomicBool::new(false);
+    let pause = || tokio::time::sleep(Duration::from_millis(40));
+    // Activation at the latest: the rotation + a second of rounding + the lag + the delay
+    // (+ the auth instance's own reload and a generous allowance).
+    let bound = 1.0 + lag.as_secs_f64() + delay.as_secs_f64() + 6.0;
+
+    let rotation = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        *rotated.lock().unwrap() = Some(rotate.await);
+    };
+    let verify_serves = async {
+        let mut all = Vec::new();
+        while !done.load(Ordering::SeqCst) {
+            all.push(served(verify).await);
+            pause().await;
+        }
+        all
+    };
+    let auth_signs = async {
+        let mut first_new = None;
+        loop {
+            let asked = wall();
+            let kid = signs_with(auth).await;
+            if let (Some(at), Some(new)) = (rotated_at(), new_kid()) {
+                if first_new.is_none() && kid == new {
+                    first_new = Some(asked);
+                }
+                let settled = first_new.is_some_and(|first| asked > first + 0.5);
+                if settled || asked > at + bound {
+                    done.store(true, Ordering::SeqCst);
+                    return first_new;
+                }
+            } else {
+                assert_eq!(kid, old_kid, "nothing rotated yet");
+            }
+            pause().await;
+        }
+    };
+    // Idle since before the rotation, until half a second before the end of the delay
+    // that starts with it: its first JWKS since then.
+    let idle_serves = async {
+        let at = loop {
+            if let Some(at) = rotated_at() {
+                break at;
+            }
+            pause().await;
+        };
+        let wake = at + delay.as_secs_f64() - 0.5;
+        tokio::time::sleep(Duration::from_secs_f64((wake - wall()).max(0.0))).await;
+        served(idle).await
+    };
+    let ((), from_verify, first_new, from_idle) =
+        tokio::join!(rotation, verify_serves, auth_signs, idle_serves);
+
+    let Rotated { kid: new_kid, at } = rotated.into_inner().unwrap().unwrap();
+    let first_new = first_new
+        .unwrap_or_else(|| panic!("the new key never signed within {bound} s of its rotation"));
+    let since = |t: f64| t - at;
+    let window = first_new - delay.as_secs_f64();
+    let max_age = format!("public, max-age={}", max_age.as_secs());
+    for s in from_verify.iter().chain([&from_idle]) {
+        assert_eq!(
+            s.cache_control,
+            max_age,
+            "a JWKS {:.2} s after",
+            since(s.at)
+        );
+        assert!(
+            s.at < window || s.kids.contains(&new_kid),
+            "a JWKS answered {:.2} s after the rotation lacks the new key, which signed from \
+             {:.2} s: {:?}",
+            since(s.at),
+            since(first_new),
+            s.kids
+        );
+    }
+    // The checks above covered the delay: many answers inside it, the idle one's too.
+    let inside = from_verify
+        .iter()
+        .filter(|s| s.at >= window && s.at <= first_new)
+        .count();
+    assert!(inside >= 10, "only {inside} JWKS answers inside the delay");
+    assert!(
+        from_idle.at >= window && from_idle.at <= first_new,
+        "the idle instance served at {:.2} s, outside the delay ({:.2} s to {:.2} s)",
+        since(from_idle.at),
+        since(window),
+        since(first_new)
+    );
+    assert!(
+        from_verify
+            .iter()
+            .any(|s| s.kids.contains(&old_kid) && s.kids.contains(&new_kid))
+    );
+    // And so, with the rotation itself in every JWKS at once, no sooner than the delay.
+    assert!(
+        first_new - at >= delay.as_secs_f64(),
+        "the new key signed {:.2} s after its rotation, inside the {delay:?} delay",
+        first_new - at
+    );
+}
+
+#[tokio::test]
+async fn secrets_manager_a_new_key_is_in_every_jwks_for_the_whole_delay_before_it_signs() {
+    let moto = Moto::start().await;
+    let sm = client(&moto).await;
+    let (first, _) = material_json(SigningAlgorithm::Es256);
+    sm.create_secret()
+        .name("signing")
+        .secret_string(first)
+        .send()
+        .await
+        .unwrap();
+    let (refresh, delay) = (Duration::from_secs(1), Duration::from_secs(3));
+    let [verify, idle, auth] = [(); 3].map(|()| {
+        instance(
+            Arc::new(source(&sm, refresh, delay)),
+            key_settings(refresh, delay),
+        )
+    });
+    let rotate = async {
+        let (next, kid) = material_json(SigningAlgorithm::Es256);
+        let at = wall();
+        sm.put_secret_value()
+            .secret_id("signing")
+            .secret_string(next)
+            .send()
+            .await
+            .unwrap();
+        Rotated { kid, at }
+    };
+    // The source's publication lag: its refresh interval.
+    the_new_key_is_published_for_the_whole_delay_before_it_signs(
+        [&verify, &idle, &auth],
+        refresh,
+        rotate,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn local_file_a_new_key_is_in_every_jwks_for_the_whole_delay_before_it_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing-keys.json");
+    let delay = Duration::from_secs(3);
+    let open = || {
+        let (keys, _) =
+            LocalKeySource::open_or_generate(&path, SigningAlgorithm::Es256, delay).unwrap();
+        instance(
+            Arc::new(keys),
+            key_settings(Duration::from_secs(300), delay),
+        )
+    };
+    let (verify, idle, auth) = (open(), open(), open());
+    let rotate = async {
+        // Late in a second: the file's `createdAt`, whole seconds, is then most of a
+        // second before the rotation.
+        let fraction = wall().fract();
+        let to = if fraction < 0.6 { 0.6 } else { 1.6 };
+        tokio::time::sleep(Duration::from_secs_f64(to - fraction)).await;
+        let at = wall();
+        let kid = LocalKeySource::rotate(&path, SigningAlgorithm::Es256).unwrap();
+        Rotated { kid, at }
+    };
+    // The file is re-read when it changes: no publication lag.
+    the_new_key_is_published_for_the_whole_delay_before_it_signs(
+        [&verify, &idle, &auth],
+        Duration::ZERO,
+        rotate,
+    )
+    .await;
 }
