@@ -18,6 +18,7 @@ use pers::keys::{
 use pers::store::EmbeddedStore;
 use pers::token::{self, AccessClaims, RefreshClaims, TokenError};
 use pers_tests::{Moto, TestApp};
+use serde_json::json;
 
 async fn client(moto: &Moto) -> Client {
     Client::new(&moto.sdk_config().await)
@@ -666,4 +667,173 @@ async fn local_file_a_new_key_is_in_every_jwks_for_the_whole_delay_before_it_sig
         rotate,
     )
     .await;
+}
+
+/// The compromised-key procedure of the README's runbook: `rotate-secret` (here the
+/// `rotate-keys` steps Secrets Manager runs), then the compromised version loses its
+/// `AWSPREVIOUS` stage. Until then the compromised key goes on signing for the whole
+/// activation delay; after it the set has no previous key: the new key signs at once,
+/// and the functions refuse every token of the old key, access and refresh tokens
+/// alike (every session ends), at their next reload (within the refresh interval) or
+/// at once when a token they cannot verify forces one.
+#[tokio::test]
+async fn a_compromised_key_stops_verifying_and_its_successor_signs_at_once_without_its_previous_stage()
+ {
+    let moto = Moto::start().await;
+    let sm = client(&moto).await;
+    let (first, old_kid) = material_json(SigningAlgorithm::Es256);
+    sm.create_secret()
+        .name("signing")
+        .secret_string(first)
+        .send()
+        .await
+        .unwrap();
+    let old_version = sm
+        .get_secret_value()
+        .secret_id("signing")
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap()
+        .version_id
+        .unwrap();
+    // The deployed delay; a short refresh interval, so that reloads show in the test.
+    let (refresh, delay) = (Duration::from_secs(1), Duration::from_secs(7800));
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn pers::store::Store> =
+        Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).unwrap());
+    let function = |refresh: Duration| {
+        TestApp::with_settings(
+            store.clone(),
+            Arc::new(source(&sm, refresh, delay)),
+            tempfile::tempdir().unwrap(),
+            key_settings(refresh, delay),
+        )
+    };
+    let (auth, verify) = (function(refresh), function(refresh));
+    // A function whose set is not due for a reload: only a token it cannot verify
+    // makes it reload.
+    let forced = function(Duration::from_secs(300));
+
+    let tenant = auth.create_tenant(json!({"projectName": "Leaky"})).await;
+    let (pk, admin) = (
+        tenant["projectApiKey"].as_str().unwrap(),
+        tenant["jwt"].as_str().unwrap(),
+    );
+    let res = auth
+        .update_tenant(admin, json!({"allowJWTForUnauthenticatedUsers": true}))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.json);
+    let sign_in = || async {
+        let res = auth
+            .login(pk, json!({"authToken": "-", "rawLoginData": {"name": "a"}}))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
+        res.json
+    };
+    let old_session = sign_in().await;
+    let old_access = old_session["accessToken"].as_str().unwrap();
+    let kid_of = |jwt: &str| jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap();
+    assert_eq!(kid_of(old_access), old_kid);
+    for app in [&verify, &forced] {
+        assert_eq!(app.verify(pk, admin).await.json["valid"], true);
+    }
+
+    // 1. rotate-secret: the new key is current, the compromised one previous...
+    let rotation = "5f1c3f0e-0000-4000-8000-00000000c0de";
+    for s in [
+        RotationStep::CreateSecret,
+        RotationStep::SetSecret,
+        RotationStep::TestSecret,
+        RotationStep::FinishSecret,
+    ] {
+        step(&sm, rotation, s).await;
+    }
+    let new_kid = SigningKey::from_material(
+        &KeyMaterial::from_json(
+            &sm.get_secret_value()
+                .secret_id("signing")
+                .version_stage("AWSCURRENT")
+                .send()
+                .await
+                .unwrap()
+                .secret_string
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .kid()
+    .to_owned();
+    // ...and, as any rotation, held back for the delay: the compromised key signs on.
+    tokio::time::sleep(refresh).await;
+    let held = sign_in().await;
+    assert_eq!(kid_of(held["accessToken"].as_str().unwrap()), old_kid);
+
+    // 2. The compromised version loses AWSPREVIOUS.
+    sm.update_secret_version_stage()
+        .secret_id("signing")
+        .version_stage("AWSPREVIOUS")
+        .remove_from_version_id(&old_version)
+        .send()
+        .await
+        .unwrap();
+
+    // The function that reloads only when forced: a token of the new key forces it, and
+    // from then on the old key's tokens are refused.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let fresh = loop {
+        let session = sign_in().await;
+        if kid_of(session["accessToken"].as_str().unwrap()) == new_kid {
+            break session;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key never signed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let fresh_access = fresh["accessToken"].as_str().unwrap();
+    assert_eq!(forced.verify(pk, fresh_access).await.json["valid"], true);
+    for token in [admin, old_access] {
+        let res = forced.verify(pk, token).await;
+        assert_eq!(res.json["valid"], false, "{}", res.json);
+    }
+
+    // Every function refuses them after its next reload, within the refresh interval
+    // (the deadline is far from it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while verify.verify(pk, admin).await.json["valid"] == true {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the compromised key still verifies"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for token in [admin, old_access, held["accessToken"].as_str().unwrap()] {
+        let res = verify.verify(pk, token).await;
+        assert_eq!(res.json["valid"], false, "{}", res.json);
+    }
+    assert_eq!(verify.verify(pk, fresh_access).await.json["valid"], true);
+    assert_eq!(served(&verify).await.kids, [new_kid.clone()]);
+    assert_eq!(signs_with(&auth).await, new_kid, "signs at once, no delay");
+    // Every session of the old key is over: its refresh tokens verify no more.
+    for session in [&old_session, &held] {
+        let res = auth
+            .refresh(pk, session["refreshToken"].as_str().unwrap())
+            .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.json);
+    }
+    let res = auth
+        .refresh(pk, fresh["refreshToken"].as_str().unwrap())
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
+    // The tenant admin gets a new token from the platform operator.
+    let res = auth
+        .admin_token(
+            tenant["id"].as_str().unwrap(),
+            &[("x-api-key", pers_tests::PLATFORM_KEY)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
 }
