@@ -837,3 +837,79 @@ async fn a_compromised_key_stops_verifying_and_its_successor_signs_at_once_witho
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
 }
+
+/// Everything this test binary logs, as the functions log it (JSON lines with their
+/// spans): a global subscriber, since a scoped one misses events whose callsites other
+/// tests' threads reached first.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn captured() -> &'static Captured {
+    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        captured
+    })
+}
+
+/// A reload in the background of a request logs in that request's span, so that its
+/// failure is read with the request that started it.
+#[tokio::test]
+async fn a_background_reload_logs_in_the_span_of_its_request() {
+    use tracing::Instrument as _;
+    let log = captured();
+    let moto = Moto::start().await;
+    let sm = client(&moto).await;
+    let (material, _) = material_json(SigningAlgorithm::Es256);
+    sm.create_secret()
+        .name("signing")
+        .secret_string(material)
+        .send()
+        .await
+        .unwrap();
+    let source = source(&sm, Duration::ZERO, Duration::ZERO);
+    source.key_set().await.unwrap();
+    drop(moto);
+
+    let request = pers_tests::unique();
+    async { source.key_set().await.unwrap() }
+        .instrument(tracing::info_span!("request", id = %request))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let found = text
+            .lines()
+            .find(|l| l.contains("reloading signing keys failed") && l.contains(&request))
+            .map(str::to_owned);
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed reload logged in the request's span: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["span"]["name"], "request", "{line}");
+    assert_eq!(line["span"]["id"], request.as_str(), "{line}");
+}

@@ -24,7 +24,6 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::SdkError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use secrecy::{ExposeSecret as _, SecretString};
-
 use tracing::Instrument as _;
 
 use super::{KeyError, KeyMaterial, KeySet, KeySource, Published, SigningKey, activation_time};
