@@ -913,3 +913,42 @@ async fn a_background_reload_logs_in_the_span_of_its_request() {
     assert_eq!(line["span"]["name"], "request", "{line}");
     assert_eq!(line["span"]["id"], request.as_str(), "{line}");
 }
+
+/// A JWKS older than the refresh interval is reloaded before the answer; when Secrets
+/// Manager cannot be read, the set held is answered, not to be cached, with a warning.
+#[tokio::test]
+async fn a_jwks_that_cannot_be_reloaded_is_served_with_no_cache() {
+    let log = captured();
+    let moto = Moto::start().await;
+    let sm = client(&moto).await;
+    let (material, kid) = material_json(SigningAlgorithm::Es256);
+    sm.create_secret()
+        .name("signing")
+        .secret_string(material)
+        .send()
+        .await
+        .unwrap();
+    let refresh = Duration::from_secs(1);
+    let app = instance(
+        Arc::new(source(&sm, refresh, Duration::ZERO)),
+        key_settings(refresh, Duration::ZERO),
+    );
+    let fresh = served(&app).await;
+    assert_eq!(fresh.cache_control, "public, max-age=1");
+    assert_eq!(fresh.kids, [kid.clone()]);
+
+    drop(moto);
+    tokio::time::sleep(refresh).await;
+    // The reload fails: the set held, marked; and again, without waiting on Secrets
+    // Manager, until another interval has passed.
+    for _ in 0..2 {
+        let stale = served(&app).await;
+        assert_eq!(stale.cache_control, "no-cache");
+        assert_eq!(stale.kids, [kid.clone()]);
+    }
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("serving the JWKS held, not to be cached"),
+        "no warning: {text}"
+    );
+}
