@@ -48,11 +48,16 @@ pub struct Settings {
     pub signing_algorithm: SigningAlgorithm,
     /// The platform's built-in identity providers (deploy-time configuration).
     pub builtin_providers: BuiltinProviders,
-    /// How long a function serves its cached signing keys before reloading them (in
-    /// the background); also the JWKS `Cache-Control: max-age`.
+    /// How long a function uses its cached signing keys before reloading them (in the
+    /// background of a request that signs or verifies; before answering, for the JWKS,
+    /// which is never older than this); also the JWKS `Cache-Control: max-age`. With
+    /// Secrets Manager it is the keys' publication lag: a key is in every function's
+    /// JWKS this long after its creation.
     pub key_refresh_interval: Duration,
-    /// How long a newly current key is published before it signs: at least the reload
-    /// interval plus the JWKS max-age, so every verifier knows it first.
+    /// How long a newly current key is in every JWKS before it signs (counted after
+    /// its publication lag, [`crate::keys::activation_time`]): longer than any
+    /// verifier's view of the JWKS may be old, so every verifier knows a key before any
+    /// token carries it. The default is [`default_activation_delay`].
     pub key_activation_delay: Duration,
     /// A GeoIP database (MaxMind DB format) for `clientIpLocation`, when configured.
     pub geoip_database: Option<PathBuf>,
@@ -135,6 +140,24 @@ pub const KEY_REFRESH: &str = "PERS_KEY_REFRESH_SECONDS";
 pub const KEY_ACTIVATION_DELAY: &str = "PERS_KEY_ACTIVATION_DELAY_SECONDS";
 pub const GEOIP_DATABASE: &str = "PERS_GEOIP_DATABASE";
 
+/// How long API Gateway's HTTP API JWT authorizer may cache the public keys it fetched
+/// ("can cache public keys for two hours"), ignoring the JWKS's `Cache-Control`.
+pub const API_GATEWAY_JWKS_CACHE: Duration = Duration::from_secs(2 * 3600);
+
+/// What the default activation delay adds for what the arithmetic cannot see: the
+/// clocks of Secrets Manager (`CreatedDate`) and of the functions, Secrets Manager's
+/// eventual consistency after a rotation, a load's duration, and the looseness of
+/// "two hours".
+pub const ACTIVATION_MARGIN: Duration = Duration::from_secs(300);
+
+/// The default activation delay: the oldest view of our JWKS a verifier may hold (API
+/// Gateway's two-hour cache, filled from a shared HTTP cache that may itself hold the
+/// document for its `max-age`, the key refresh interval) plus [`ACTIVATION_MARGIN`]:
+/// 7200 + 300 + 300 = 7800 s with the default interval.
+pub fn default_activation_delay(key_refresh_interval: Duration) -> Duration {
+    API_GATEWAY_JWKS_CACHE + key_refresh_interval + ACTIVATION_MARGIN
+}
+
 fn seconds(
     lookup: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
@@ -203,6 +226,13 @@ impl Settings {
                 problem,
             })?,
         };
+        let key_refresh_interval = seconds(&lookup, KEY_REFRESH, 300, (1, 3600))?;
+        let key_activation_delay = seconds(
+            &lookup,
+            KEY_ACTIVATION_DELAY,
+            default_activation_delay(key_refresh_interval).as_secs(),
+            (0, DAY),
+        )?;
         Ok(Self {
             audience: issuer.clone(),
             refresh_audience: format!("{issuer}/auth/refresh"),
@@ -215,8 +245,8 @@ impl Settings {
             login_token_ttl: Duration::from_secs(300),
             signing_algorithm,
             builtin_providers: BuiltinProviders::from_lookup(&lookup)?,
-            key_refresh_interval: seconds(&lookup, KEY_REFRESH, 300, (1, 3600))?,
-            key_activation_delay: seconds(&lookup, KEY_ACTIVATION_DELAY, 600, (0, DAY))?,
+            key_refresh_interval,
+            key_activation_delay,
             // Empty means unset, so a template can pass an empty parameter through.
             geoip_database: lookup(GEOIP_DATABASE)
                 .filter(|v| !v.trim().is_empty())
@@ -256,7 +286,8 @@ mod tests {
         assert_eq!(s.tenant_admin_token_ttl, Duration::from_secs(86_400));
         assert_eq!(s.signing_algorithm, SigningAlgorithm::Rs256);
         assert_eq!(s.key_refresh_interval, Duration::from_secs(300));
-        assert_eq!(s.key_activation_delay, Duration::from_secs(600));
+        // Two hours of API Gateway cache + 300 s of JWKS max-age + 300 s of margin.
+        assert_eq!(s.key_activation_delay, Duration::from_secs(7800));
         assert_eq!(s.geoip_database, None);
         let s = settings(&[(GEOIP_DATABASE, " ")], Some("http://x")).unwrap();
         assert_eq!(s.geoip_database, None, "empty is unset");
@@ -335,5 +366,25 @@ mod tests {
         assert_eq!(s.access_token_ttl, Duration::from_secs(60));
         assert_eq!(s.refresh_grace, Duration::from_secs(3));
         assert_eq!(s.signing_algorithm, SigningAlgorithm::EdDsa);
+    }
+
+    #[test]
+    fn the_default_activation_delay_follows_the_key_refresh_interval() {
+        let s = settings(&[(KEY_REFRESH, "600")], Some("http://x")).unwrap();
+        assert_eq!(s.key_refresh_interval, Duration::from_secs(600));
+        assert_eq!(
+            s.key_activation_delay,
+            Duration::from_secs(7200 + 600 + 300)
+        );
+        let s = settings(
+            &[(KEY_REFRESH, "1"), (KEY_ACTIVATION_DELAY, "0")],
+            Some("http://x"),
+        )
+        .unwrap();
+        assert_eq!(s.key_activation_delay, Duration::ZERO);
+        for bad in ["", "-1", "86401"] {
+            let e = settings(&[(KEY_ACTIVATION_DELAY, bad)], Some("http://x")).unwrap_err();
+            assert_eq!(e.variable, KEY_ACTIVATION_DELAY, "{bad}");
+        }
     }
 }

@@ -37,7 +37,10 @@ const USAGE: &str =
                                print a token of the local development identity provider,
                                which this data directory's server accepts at /auth/token
                                for that auth type (default user)
-       pers-local rotate-keys  rotate the local signing key (the running server picks it up)";
+       pers-local rotate-keys  rotate the local signing key (the running server picks it up)
+       pers-local rotate-keys --compromised
+                               replace every local key with a new one that signs at once:
+                               the old keys' tokens, sessions included, stop verifying";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -48,7 +51,8 @@ async fn main() -> ExitCode {
         [] => run().await,
         ["env"] => print_exports(),
         ["dev-token", options @ ..] => dev_token(options),
-        ["rotate-keys"] => rotate_keys(),
+        ["rotate-keys"] => rotate_keys(false),
+        ["rotate-keys", "--compromised"] => rotate_keys(true),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             Ok(())
@@ -83,12 +87,22 @@ fn data_dir() -> Result<PathBuf, ConfigError> {
 
 /// Like the `rotate-keys` function in AWS: a new key becomes current, the current one
 /// stays published and verifying as previous. A running server reloads the key file;
-/// the new key signs after `PERS_KEY_ACTIVATION_DELAY_SECONDS`.
-fn rotate_keys() -> Result<(), BoxError> {
+/// the new key signs after `PERS_KEY_ACTIVATION_DELAY_SECONDS`. `compromised`: like a
+/// rotation followed by removing `AWSPREVIOUS` in AWS, no old key stays, and the new key
+/// signs at once.
+fn rotate_keys(compromised: bool) -> Result<(), BoxError> {
     let settings = Settings::from_env(Some("http://127.0.0.1:3000".into()))?;
     let path = data_dir()?.join("signing-keys.json");
-    let kid = LocalKeySource::rotate(&path, settings.signing_algorithm)?;
-    println!("rotated {}: new key {kid}", path.display());
+    if compromised {
+        let kid = LocalKeySource::replace(&path, settings.signing_algorithm)?;
+        println!(
+            "replaced every key of {}: new key {kid}, signing now; tokens of the old keys no longer verify",
+            path.display()
+        );
+    } else {
+        let kid = LocalKeySource::rotate(&path, settings.signing_algorithm)?;
+        println!("rotated {}: new key {kid}", path.display());
+    }
     Ok(())
 }
 

@@ -349,3 +349,84 @@ async fn schemathesis_finds_no_server_error_no_undocumented_answer_and_no_refuse
         "every operation was exercised: {report}"
     );
 }
+
+/// The local equivalent of the compromised-key procedure: with the default activation
+/// delay a rotation keeps the old key signing; `rotate-keys --compromised` replaces
+/// every key, the new one signing at once and the old ones' tokens refused.
+#[tokio::test]
+async fn rotate_keys_compromised_replaces_every_key_and_the_new_one_signs_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY);
+    let local = start(cmd);
+    let kids = || async {
+        let v: Value = reqwest::get(format!("{}/.well-known/jwks.json", local.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let signed_by = || async {
+        let tenant: Value = create_tenant(&local.base, PLATFORM_KEY)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let kid = header_kid(tenant["jwt"].as_str().unwrap());
+        (tenant, kid)
+    };
+    let rotate = |args: &[&str]| {
+        let out = command(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let first = kids().await;
+    let (before, kid) = signed_by().await;
+    assert_eq!([kid], first.as_slice());
+
+    rotate(&["rotate-keys"]);
+    let rotated = kids().await;
+    assert_eq!(rotated.len(), 2, "published: {rotated:?}");
+    let (_, kid) = signed_by().await;
+    assert_eq!(kid, first[0], "the old key signs for the delay");
+
+    rotate(&["rotate-keys", "--compromised"]);
+    let replaced = kids().await;
+    assert_eq!(replaced.len(), 1, "only the new key: {replaced:?}");
+    assert!(!rotated.contains(&replaced[0]));
+    let (_, kid) = signed_by().await;
+    assert_eq!(kid, replaced[0], "the new key signs at once");
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{}/tenants/{}",
+            local.base,
+            before["id"].as_str().unwrap()
+        ))
+        .bearer_auth(before["jwt"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "a token of a replaced key is refused");
+}
+
+/// The `kid` of a JWT's header.
+fn header_kid(jwt: &str) -> String {
+    use base64::Engine as _;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwt.split('.').next().unwrap())
+        .unwrap();
+    serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

@@ -284,17 +284,30 @@ pub enum KeyUse {
         published before it signs, so a verifier that refetches on an unknown `kid` \
         always finds it. Refresh and login tokens are signed with an internal key that \
         is never published.\n\n\
-        A public document: no credentials are read. Verifiers may cache it for \
-        `max-age` seconds (the service's key refresh interval, 300 by default).",
+        A public document: no credentials are read. It is never older than the \
+        service's key refresh interval (300 s by default), and verifiers may cache it \
+        for `max-age` seconds (that interval); a new key is in it for the whole \
+        activation delay before any token carries it. When the service cannot reload \
+        its keys, it serves the set it holds with `Cache-Control: no-cache`.",
     security(()),
     responses(
         (status = 200, description = "The JWK Set", body = JwkSet,
-            headers(("Cache-Control" = String, description = "`public, max-age=<seconds>`: the key refresh interval (300 s by default)"))),
+            headers(("Cache-Control" = String, description = "`public, max-age=<seconds>`: the key refresh interval (300 s by default); `no-cache` when the keys could not be reloaded and the set served may be older"))),
     )
 )]
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let keys = state.issuer.key_set().await?;
-    Ok(cacheable(&state, keys.jwks()))
+    let published = state.issuer.published_keys().await?;
+    let jwks = published.keys.jwks();
+    Ok(match published.stale {
+        None => cacheable(&state, jwks),
+        Some(age) => {
+            tracing::warn!(
+                age_seconds = age.as_secs(),
+                "the signing keys could not be reloaded: serving the JWKS held, not to be cached"
+            );
+            ([(header::CACHE_CONTROL, "no-cache")], Json(jwks)).into_response()
+        }
+    })
 }
 
 /// A public document, which verifiers may cache as long as a function keeps its keys.

@@ -3,7 +3,10 @@
 //! that local rotation behaves the same:
 //! `{"current": Key, "previous": Key | null, "pending": Key | null}`, each key a
 //! [`KeyMaterial`] plus its `createdAt` (Unix seconds). The file is re-read when it
-//! changes, so a running server picks up a rotation.
+//! changes, so a running server picks up a rotation: every set this source gives, the
+//! JWKS's included, is the file as it is, so its publication lag is zero and a new
+//! current key signs from its creation + the activation delay
+//! ([`activation_time`](super::activation_time)).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{KeyError, KeyMaterial, KeySet, KeySource, SigningAlgorithm, SigningKey};
+use super::{
+    KeyError, KeyMaterial, KeySet, KeySource, SigningAlgorithm, SigningKey, activation_time,
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,12 +90,11 @@ impl KeyFile {
             .transpose()?;
         let previous_kid = previous.as_ref().map(|k| k.kid().to_owned());
         let set = KeySet::new(current, previous.into_iter().chain(pending).collect());
-        Ok(match previous_kid {
-            Some(kid) => set.activating_at(
-                self.current.created_at + activation_delay.as_secs() as i64,
-                &kid,
-            ),
-            None => set,
+        let active_from =
+            activation_time(self.current.created_at, Duration::ZERO, activation_delay);
+        Ok(match (previous_kid, active_from) {
+            (Some(kid), Some(from)) => set.activating_at(from, &kid),
+            _ => set,
         })
     }
 }
@@ -98,15 +102,32 @@ impl KeyFile {
 pub struct LocalKeySource {
     path: PathBuf,
     activation_delay: Duration,
-    loaded: RwLock<(Option<SystemTime>, Arc<KeySet>)>,
+    loaded: RwLock<(Option<Version>, Arc<KeySet>)>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> KeyError {
     KeyError::Unavailable(format!("{}: {e}", path.display()).into())
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells one version of the key file from another: its modification time and, on
+/// Unix, its inode (every write is a new file renamed over the old one), so that two
+/// writes within one tick of a coarse file-system clock still differ.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Version {
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+fn version(path: &Path) -> Option<Version> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Version {
+        modified: meta.modified().ok(),
+        inode,
+    })
 }
 
 impl LocalKeySource {
@@ -142,7 +163,7 @@ impl LocalKeySource {
             Self {
                 path: path.to_owned(),
                 activation_delay,
-                loaded: RwLock::new((modified(path), set)),
+                loaded: RwLock::new((version(path), set)),
             },
             generated,
         ))
@@ -156,6 +177,18 @@ impl LocalKeySource {
     /// one becomes previous (still verifying), the old previous is dropped. Returns the
     /// new key's `kid`.
     pub fn rotate(path: &Path, alg: SigningAlgorithm) -> Result<String, KeyError> {
+        Self::rotate_keeping(path, alg, true)
+    }
+
+    /// Replaces every key of the file at `path` with a new key of `alg`, for a
+    /// compromised key: with no previous key, the new one signs at once, and tokens of
+    /// the old keys (refresh tokens too: every session) stop verifying as soon as the
+    /// running server re-reads the file. Returns the new key's `kid`.
+    pub fn replace(path: &Path, alg: SigningAlgorithm) -> Result<String, KeyError> {
+        Self::rotate_keeping(path, alg, false)
+    }
+
+    fn rotate_keeping(path: &Path, alg: SigningAlgorithm, keep: bool) -> Result<String, KeyError> {
         let file = KeyFile::read(path)?.ok_or_else(|| {
             KeyError::Invalid(format!("{}: no key file to rotate", path.display()))
         })?;
@@ -163,7 +196,7 @@ impl LocalKeySource {
         let kid = SigningKey::from_material(&next.material)?.kid().to_owned();
         KeyFile {
             current: next,
-            previous: Some(file.current),
+            previous: keep.then_some(file.current),
             pending: None,
         }
         .write(path)?;
@@ -192,7 +225,7 @@ fn write_private(path: &Path, value: &serde_json::Value) -> Result<(), KeyError>
 #[async_trait]
 impl KeySource for LocalKeySource {
     async fn key_set(&self) -> Result<Arc<KeySet>, KeyError> {
-        let now = modified(&self.path);
+        let now = version(&self.path);
         {
             let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
             if loaded.0 == now {
@@ -266,6 +299,61 @@ mod tests {
         )
         .unwrap();
         assert_eq!(delayed.key_set().await.unwrap().signing().kid(), old);
+    }
+
+    #[tokio::test]
+    async fn a_delayed_key_signs_from_its_rounded_up_creation_plus_the_delay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing-keys.json");
+        let delay = Duration::from_secs(2);
+        let (source, _) =
+            LocalKeySource::open_or_generate(&path, SigningAlgorithm::EdDsa, delay).unwrap();
+        let old = source.key_set().await.unwrap().signing().kid().to_owned();
+        // The file will say `createdAt` ≥ `before`, rounded down: the key waits a second
+        // more than the delay.
+        let before = crate::now_unix();
+        let new = LocalKeySource::rotate(&path, SigningAlgorithm::EdDsa).unwrap();
+        // At once in the JWKS, not yet signing.
+        let published = source.published().await.unwrap();
+        assert!(published.stale.is_none());
+        assert!(published.keys.find(&new).is_some());
+        assert_eq!(published.keys.signing().kid(), old);
+        let held = source.key_set().await.unwrap();
+        if crate::now_unix() < before + 3 {
+            assert_eq!(held.signing().kid(), old);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while held.signing().kid() != new {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the new key never signed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            crate::now_unix() >= before + 3,
+            "signed before its activation"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_replaced_key_stops_verifying_and_the_new_one_signs_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing-keys.json");
+        let (source, _) = LocalKeySource::open_or_generate(
+            &path,
+            SigningAlgorithm::EdDsa,
+            Duration::from_secs(7800),
+        )
+        .unwrap();
+        let old = source.key_set().await.unwrap().signing().kid().to_owned();
+        let rotated = LocalKeySource::rotate(&path, SigningAlgorithm::EdDsa).unwrap();
+        assert_eq!(source.key_set().await.unwrap().signing().kid(), old, "held");
+        let new = LocalKeySource::replace(&path, SigningAlgorithm::EdDsa).unwrap();
+        let set = source.key_set().await.unwrap();
+        assert_eq!(set.signing().kid(), new);
+        assert!(set.find(&old).is_none() && set.find(&rotated).is_none());
+        assert_eq!(set.jwks()["keys"].as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod rotation;
 mod secrets;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -48,9 +49,9 @@ pub enum KeyError {
 /// The keys in force: one that signs, and every key a live token may carry.
 ///
 /// A key that has just become current is published at once but may be held back from
-/// signing until `active_from`, while the previous key goes on signing: so every
-/// verifier (other functions' caches, API Gateway's JWKS cache) has seen the new key
-/// before any token carries it.
+/// signing until `active_from` ([`activation_time`]), while the previous key goes on
+/// signing: so every verifier (other functions' caches, API Gateway's JWKS cache) has
+/// seen the new key before any token carries it.
 #[derive(Debug)]
 pub struct KeySet {
     current: SigningKey,
@@ -125,10 +126,57 @@ impl KeySet {
     }
 }
 
+/// When a key that became current at `created` (Unix seconds, rounded down, as Secrets
+/// Manager's `CreatedDate` and the local file's `createdAt` are) may sign, given its
+/// source's `publication_lag` (how long until every function's JWKS includes a key once
+/// it exists: [`KeySource::published`]) and the activation delay (how long every JWKS
+/// then lists it before any token carries it).
+///
+/// The invariant: **a key is in every JWKS any function serves for at least the whole
+/// activation delay before any token carries it.** So a verifier whose view of the JWKS
+/// is at most the activation delay old (API Gateway's two-hour cache, a shared HTTP cache
+/// honouring `max-age`) knows every key it is shown. The creation time is rounded up
+/// (one second more), so that the arithmetic errs late, never early.
+///
+/// `None` when there is nothing to wait for (no lag, no delay: the key is published by
+/// the very write that makes it current, and signing reads that write).
+pub fn activation_time(created: i64, publication_lag: Duration, delay: Duration) -> Option<i64> {
+    let whole = |d: Duration| d.as_secs() as i64 + i64::from(d.subsec_nanos() > 0);
+    if publication_lag.is_zero() && delay.is_zero() {
+        return None;
+    }
+    Some(created + 1 + whole(publication_lag) + whole(delay))
+}
+
+/// The key set the JWKS serves, and whether it is as fresh as its source promises.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub keys: Arc<KeySet>,
+    /// `None`: the set holds every key its source held a publication lag ago, so
+    /// verifiers may cache it for `max-age`. `Some(age)`: the source could not be read
+    /// (Secrets Manager down) and this cached set, loaded `age` ago, may lack a newer
+    /// key: verifiers must not cache it.
+    pub stale: Option<Duration>,
+}
+
 #[async_trait]
 pub trait KeySource: Send + Sync + 'static {
-    /// The key set in force (possibly cached).
+    /// The key set in force (possibly cached, and then possibly older than the refresh
+    /// interval: for signing and verifying our own tokens, where a missing new key only
+    /// means the previous one signs a little longer, or one forced reload).
     async fn key_set(&self) -> Result<Arc<KeySet>, KeyError>;
+
+    /// The key set to publish (the JWKS): it holds every key that its source held a
+    /// publication lag before the request (the Secrets Manager source reloads first if
+    /// its set is older than that), unless the source cannot be read, which
+    /// [`Published::stale`] says. The default: [`KeySource::key_set`], taken as fresh,
+    /// for sources that are always current (the local file, re-read when it changes).
+    async fn published(&self) -> Result<Published, KeyError> {
+        Ok(Published {
+            keys: self.key_set().await?,
+            stale: None,
+        })
+    }
 
     /// Asks for a fresh set because a token named a `kid` the cached set lacks. Sources
     /// rate-limit this; the default is the cached set.
@@ -160,6 +208,34 @@ mod tests {
         let new_kid = new.kid().to_owned();
         let active = KeySet::new(new, vec![old]).activating_at(crate::now_unix() - 1, &old_kid);
         assert_eq!(active.signing().kid(), new_kid);
+    }
+
+    #[test]
+    fn activation_counts_the_lag_and_the_delay_from_the_rounded_up_creation() {
+        let (lag, delay) = (Duration::from_secs(300), Duration::from_secs(7800));
+        assert_eq!(
+            activation_time(1_000, lag, delay),
+            Some(1_000 + 1 + 300 + 7800)
+        );
+        // Sub-seconds round up too.
+        assert_eq!(
+            activation_time(
+                1_000,
+                Duration::from_millis(1),
+                Duration::from_millis(1_001)
+            ),
+            Some(1_000 + 1 + 1 + 2)
+        );
+        // Only the local file with no delay has nothing to wait for.
+        assert_eq!(activation_time(1_000, Duration::ZERO, Duration::ZERO), None);
+        assert_eq!(
+            activation_time(1_000, Duration::ZERO, Duration::from_secs(2)),
+            Some(1_003)
+        );
+        assert_eq!(
+            activation_time(1_000, Duration::from_secs(1), Duration::ZERO),
+            Some(1_002)
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::config::Settings;
 use crate::domain::{AuthType, Network, Session, SessionOrigin, TenantId, UserId};
-use crate::keys::{KeyError, KeySet, KeySource};
+use crate::keys::{KeyError, KeySet, KeySource, Published};
 
 /// Where the time of every token and session comes from.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -105,9 +105,15 @@ impl Issuer {
         &*self.clock
     }
 
-    /// The key set in force (for the JWKS and discovery documents).
+    /// The key set in force (for the discovery document).
     pub async fn key_set(&self) -> Result<Arc<KeySet>, KeyError> {
         self.keys.key_set().await
+    }
+
+    /// The key set to publish in the JWKS, never older than its source's publication
+    /// lag unless the source cannot be read ([`KeySource::published`]).
+    pub async fn published_keys(&self) -> Result<Published, KeyError> {
+        self.keys.published().await
     }
 
     /// A signer with the key set in force and the time now. Ask for it before writing
