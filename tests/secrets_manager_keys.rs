@@ -400,8 +400,7 @@ async fn the_platform_key_is_read_from_its_secret_and_kept_as_a_hash() {
     }
 }
 
-// Key activation against verifier caches (README, "Signing keys: lifecycle and rotation
-// runbook"): a new key is in every JWKS any function serves for the whole activation
+// Key activation against verifier caches (README, Operations, "Signing keys"): a new key is in every JWKS any function serves for the whole activation
 // delay before any token carries it, for both key sources. Each function has its own
 // key source (its own cache): a "verify" instance serving the JWKS again and again, an
 // "idle" one that loaded its keys before the rotation and serves nothing until late in
