@@ -701,6 +701,16 @@ async fn warm_functions_answer_a_json_503_in_time_and_recover() {
             .any(|cause| reload.contains(cause)),
         "the failed reload names its cause: {reload}"
     );
+    // In the background of a request, yet a line of that request (DESIGN §8): Lambda's
+    // members at the top, the invocation's and the API request's ids.
+    let reload: Value = serde_json::from_str(&reload).expect("a JSON line");
+    assert_eq!(reload["level"], "WARN", "{reload}");
+    for id in ["requestId", "xRequestId"] {
+        assert!(
+            reload[id].as_str().is_some_and(|v| !v.is_empty()),
+            "{id} in {reload}"
+        );
+    }
 
     d.proxy.set(Fault::Pass).await;
     let again = auth.invoke(login_event, within).await;
