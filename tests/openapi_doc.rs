@@ -370,6 +370,19 @@ async fn each_route_documents_its_servers_credentials_and_answer() {
         assert!(schema["title"].is_string(), "{view}");
         assert_eq!(schema["additionalProperties"], false, "{view}");
     }
+    // Every answer of the service names its request; API Gateway's own 429 does not.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let header = &response["headers"]["x-request-id"];
+                assert_eq!(
+                    header.is_object(),
+                    status != "429",
+                    "{method} {path} {status}: {header}"
+                );
+            }
+        }
+    }
     // Token-carrying answers say `no-store`.
     for (method, path, status) in [
         ("post", "/auth/token", "201"),

@@ -390,6 +390,16 @@ impl Modify for CommonResponses {
                 "Always no-store: the answer may carry a token, a key or tenant data",
             ))
             .build();
+        let request_id = HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples(["Cx7pQhZ07oAMEbRw="]),
+            )
+            .description(Some(
+                "The request's id, as the service's logs name it: API Gateway's request id                  (pers-local: a UUID). Quote it when reporting a problem; an x-request-id                  sent by the client is not used",
+            ))
+            .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let public = path.starts_with("/.well-known/");
             let operations: [&mut Option<Operation>; 4] = [
@@ -438,6 +448,16 @@ impl Modify for CommonResponses {
                         )
                         .into()
                     });
+                // Every answer of the service names its request (API Gateway's own 429
+                // does not: it never reaches a function).
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let (false, RefOr::T(response)) = (status == "429", response) {
+                        response
+                            .headers
+                            .entry("x-request-id".to_owned())
+                            .or_insert_with(|| request_id.clone());
+                    }
+                }
                 if public {
                     continue;
                 }
