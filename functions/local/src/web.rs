@@ -24,7 +24,10 @@ const CORS_HEADERS: [&str; 4] = [
     "x-api-key",
     "x-project-key",
 ];
-const CORS_EXPOSE: [HeaderName; 1] = [header::WWW_AUTHENTICATE];
+const CORS_EXPOSE: [HeaderName; 2] = [
+    header::WWW_AUTHENTICATE,
+    HeaderName::from_static("x-request-id"),
+];
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The CORS policy `PERS_CORS_ORIGINS` asks for: `None` when unset (no CORS headers at
