@@ -85,22 +85,25 @@ const GOOD_ISSUERS: &[&str] = &[
     "https://auth.example.com",
     "https://auth.dev.example.com",
     "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
-    "https://auth.example.com:8443",
-    "https://auth.example.com:1",
-    "https://auth.example.com:65535",
     "https://my-auth.example-1.com",
     "https://xn--bcher-kva.example",
-    "https://localhost",
     "https://1password.example.com",
 ];
 
 /// What the pattern must refuse: anything after the host, other schemes, other cases,
-/// hosts that are not host names, ports outside 1-65535, blanks.
+/// hosts that are not dotted host names, ports, blanks.
 const BAD_ISSUERS: &[&str] = &[
     "https://auth.example.com/",
     "https://auth.example.com/v1",
     "https://auth.example.com/v1/",
     "https://auth.example.com:8443/",
+    // No port: API Gateway serves 443 only, and :443 would be a second iss of one origin.
+    "https://auth.example.com:443",
+    "https://auth.example.com:8443",
+    "https://auth.example.com:1",
+    // A dotted name: no single label.
+    "https://localhost",
+    "https://auth",
     "https://auth.example.com?x=1",
     "https://auth.example.com/?x=1",
     "https://auth.example.com#top",
@@ -189,7 +192,7 @@ fn the_issuer_output_and_setting_are_the_raw_parameter() {
         pattern
             .replace(r"\.", "")
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "^$()[]{}?*|,-:/".contains(c)),
+            .all(|c| c.is_ascii_alphanumeric() || "^$()[]{}?*+|,-:/".contains(c)),
         "{pattern} steps outside the common subset"
     );
     assert!(!pattern.contains("(?") && !pattern.contains("*+") && !pattern.contains("?+"));
@@ -374,5 +377,45 @@ fn the_functions_log_json_at_a_level_that_keeps_the_metrics() {
             .get("RUST_LOG")
             .is_none(),
         "AWS_LAMBDA_LOG_LEVEL decides; a RUST_LOG would be dead configuration"
+    );
+}
+
+/// The service's counters publish a datapoint only when something is counted, and a
+/// metric-math sum with a missing term has no value: every term of an expression over
+/// them is `FILL(<id>, 0)`, so that one function's failures alone fire the alarm.
+#[test]
+fn sums_of_sparse_counters_fill_their_gaps() {
+    let t = read_template(&[]).doc;
+    let mut expressions = 0;
+    for (id, alarm) in t["Resources"].as_object().unwrap() {
+        let Some(metrics) = alarm["Properties"]["Metrics"].as_array() else {
+            continue;
+        };
+        let sparse: Vec<&str> = metrics
+            .iter()
+            .filter(|m| {
+                m["MetricStat"]["Metric"]["Namespace"] == "PERS"
+                    || m["MetricStat"]["Metric"]["MetricName"] == "5xx"
+            })
+            .map(|m| m["Id"].as_str().unwrap())
+            .collect();
+        for m in metrics {
+            let expression = match &m["Expression"] {
+                Value::String(e) => e.clone(),
+                Value::Object(sub) => sub["Fn::Sub"].as_str().unwrap_or_default().to_owned(),
+                _ => continue,
+            };
+            expressions += 1;
+            for term in &sparse {
+                assert!(
+                    expression.contains(&format!("FILL({term}, 0)")),
+                    "{id}: {term} unfilled in {expression}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        expressions, 3,
+        "the 5xx rate, server errors and JWKS failures"
     );
 }

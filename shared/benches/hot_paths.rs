@@ -181,5 +181,75 @@ fn requests(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, token_pair, requests);
+/// What DESIGN §8 costs a request: the warm `POST /auth/verify` with no subscriber, and
+/// with the Lambda functions' log layer and filter (lines and metric documents into a
+/// sink, so that only the formatting is measured, not a pipe) at `INFO` (the request
+/// line written) and at `WARN` (spans kept, the line filtered out). One thread, so that
+/// the subscriber set for the bench is the one every poll sees.
+fn logging(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("store");
+    let (keys, _) = LocalKeySource::open_or_generate(
+        &dir.path().join("keys.json"),
+        SigningAlgorithm::Rs256,
+        Duration::ZERO,
+    )
+    .expect("key");
+    let state = AppState::new(
+        Deployment::Lambda,
+        Arc::new(store),
+        Arc::new(keys),
+        settings(),
+        KeyHash::of(PLATFORM_KEY),
+    );
+    let router = app(state);
+    let tenant = rt.block_on(send(
+        &router,
+        Request::post("/tenants")
+            .header("x-api-key", PLATFORM_KEY)
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"projectName": "Bench"}"#))
+            .expect("request"),
+        StatusCode::CREATED,
+    ));
+    let project_key = tenant["projectApiKey"].as_str().expect("key").to_owned();
+    let verify_body = serde_json::json!({"authToken": tenant["jwt"]}).to_string();
+    let verify = || async {
+        let request = Request::post("/auth/verify")
+            .header("x-project-key", &project_key)
+            .header("content-type", "application/json")
+            .body(Body::from(verify_body.clone()))
+            .expect("request");
+        let answer = send(&router, request, StatusCode::OK).await;
+        assert_eq!(answer["valid"], true);
+    };
+    let subscriber = |level: &str| {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let targets = pers::telemetry::filter(Some(level), None);
+        tracing_subscriber::registry().with(
+            pers::telemetry::json::JsonLines::new(
+                Some("bench-verify".into()),
+                std::io::sink,
+                std::io::sink,
+            )
+            .with_filter(pers::telemetry::lambda_filter(targets)),
+        )
+    };
+    let mut group = c.benchmark_group("logging per request (POST /auth/verify)");
+    group.bench_function("no subscriber", |b| b.to_async(&rt).iter(verify));
+    for level in ["INFO", "WARN"] {
+        let _installed = tracing::subscriber::set_default(subscriber(level));
+        group.bench_function(format!("Lambda log layer at {level}"), |b| {
+            b.to_async(&rt).iter(verify)
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tokens, token_pair, requests, logging);
 criterion_main!(benches);

@@ -50,7 +50,8 @@ pub struct Settings {
     pub builtin_providers: BuiltinProviders,
     /// How long a function uses its cached signing keys before reloading them (in the
     /// background of a request that signs or verifies; before answering, for the JWKS,
-    /// which is never older than this); also the JWKS `Cache-Control: max-age`. With
+    /// which is never older than this while Secrets Manager answers, and is sent
+    /// `no-cache` when it could not be reloaded); also the JWKS `Cache-Control: max-age`. With
     /// Secrets Manager it is the keys' publication lag: a key is in every function's
     /// JWKS this long after its creation.
     pub key_refresh_interval: Duration,

@@ -56,6 +56,10 @@ struct Cached {
     set: Arc<KeySet>,
     /// When the load that read it started: it holds every key created before then.
     started: Instant,
+    /// The same on the wall clock, which the keys' activation times count on: an age
+    /// must be young by both, should the monotonic clock stand still while Lambda
+    /// freezes the instance between invocations.
+    started_wall: std::time::SystemTime,
     /// When a reload is next due: a refresh interval after `started`, or after the last
     /// failed reload (so that a failing Secrets Manager is not asked on every request).
     due: Instant,
@@ -77,6 +81,11 @@ enum Share {
     /// before it.
     StartedAfter(Instant),
 }
+
+/// After a failed reload, the JWKS route serves the cached set (marked stale) for this
+/// long before it asks Secrets Manager again: one call per interval however many
+/// requests come, and a short outage is over for the JWKS as soon as it is over.
+const PUBLISH_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// With no set cached, a failed load is not tried again for this long: requests get
 /// its `503` at once instead of each waiting on Secrets Manager.
@@ -179,7 +188,11 @@ impl Inner {
     /// Whether `cached` is young enough to publish at `at`: its load started less than a
     /// refresh interval before.
     fn fresh_at(&self, cached: &Cached, at: Instant) -> bool {
+        let wall_age = std::time::SystemTime::now()
+            .duration_since(cached.started_wall)
+            .unwrap_or_default();
         at.saturating_duration_since(cached.started) < self.refresh_every
+            && wall_age < self.refresh_every
     }
 
     /// Why the last load failed, if it did.
@@ -237,6 +250,7 @@ impl Inner {
             };
         }
         let started = Instant::now();
+        let started_wall = std::time::SystemTime::now();
         let loaded = self.load().await;
         *locked(&self.last_load) = Some(LastLoad {
             started,
@@ -249,6 +263,7 @@ impl Inner {
                 *self.cache.write().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
                     set: set.clone(),
                     started,
+                    started_wall,
                     due: started + self.refresh_every,
                 });
                 Ok(set)
@@ -368,8 +383,8 @@ impl KeySource for SecretsManagerKeySource {
 
     /// Never a set older than the refresh interval: a stale one is reloaded first,
     /// sharing a load in flight (bounded by the client's deadlines). If the load fails,
-    /// the cached set is served marked stale, and Secrets Manager is asked again only
-    /// after another interval.
+    /// the cached set is served marked stale, and Secrets Manager is asked again after
+    /// [`PUBLISH_RETRY_AFTER`].
     async fn published(&self) -> Result<Published, KeyError> {
         let asked = Instant::now();
         let inner = &self.inner;
@@ -382,8 +397,16 @@ impl KeySource for SecretsManagerKeySource {
             // Cold: the set is loaded now, after the request.
             None => return self.key_set().await.map(fresh),
             Some(c) if inner.fresh_at(&c, asked) => return Ok(fresh(c.set)),
-            // A reload failed less than an interval ago: do not wait on it again.
-            Some(c) if asked < c.due => return Ok(stale(c)),
+            // A reload failed moments ago: do not wait on it again at once. Soon, though:
+            // a verifier may cache what is served here for hours (API Gateway ignores
+            // `no-cache`), so a transient failure must not stand for a whole interval.
+            Some(c)
+                if inner
+                    .last_failure()
+                    .is_some_and(|(at, _)| at.elapsed() < PUBLISH_RETRY_AFTER) =>
+            {
+                return Ok(stale(c));
+            }
             Some(_) => {}
         }
         // A load in flight (or one ending while this waits) is shared: it started when

@@ -7,7 +7,8 @@
 //!
 //! The level: `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's advanced logging controls, the
 //! function's `LoggingConfig.ApplicationLogLevel`) when it is set, as the Lambda
-//! runtime's own subscriber reads it; else `RUST_LOG`, target directives (`warn`,
+//! runtime's own subscriber reads it, for this crate (other crates at most `INFO`: see
+//! [`filter`]); else `RUST_LOG`, target directives (`warn`,
 //! `info,pers=debug`) read as `tracing_subscriber`'s `Targets`: no span or field filters,
 //! and so no regex engine in every binary (docs/PERFORMANCE.md). A value that does not
 //! parse means `info`. The request spans of this crate and of the Lambda runtime are
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::Level;
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -28,6 +29,13 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 pub const LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 
 /// The filter `AWS_LAMBDA_LOG_LEVEL` or else `RUST_LOG` asks for, or `info`.
+///
+/// Lambda's level is this crate's; other crates log at most `INFO` whatever it says. At
+/// `DEBUG` and `TRACE` the Lambda runtime logs whole invocation events and the AWS SDK
+/// whole requests: headers with API keys and bearer tokens, bodies with refresh tokens,
+/// a `PutSecretValue` with a private key. An operator turning Lambda's log level up to
+/// look at a problem must not write those to CloudWatch. (`RUST_LOG` can still ask for
+/// them in `pers-local`, on a developer's own machine.)
 pub fn filter(lambda_log_level: Option<&str>, rust_log: Option<&str>) -> Targets {
     let lambda = lambda_log_level.map(str::trim).and_then(|v| {
         // Lambda's levels; FATAL has no tracing level of its own.
@@ -37,7 +45,14 @@ pub fn filter(lambda_log_level: Option<&str>, rust_log: Option<&str>) -> Targets
         }
     });
     if let Some(level) = lambda {
-        return Targets::new().with_default(level);
+        let others = if level > Level::INFO {
+            Level::INFO
+        } else {
+            level
+        };
+        return Targets::new()
+            .with_default(others)
+            .with_target("pers", level);
     }
     rust_log
         .map(str::trim)
@@ -66,6 +81,25 @@ fn drops_metrics(level: &str) -> bool {
     )
 }
 
+/// The most verbose level `targets` or the always-kept spans and metrics (`INFO`) may
+/// need: below it, `tracing`'s macros skip a callsite without asking the subscriber.
+fn max_level(targets: &Targets) -> LevelFilter {
+    let asked = <Targets as tracing_subscriber::layer::Filter<tracing_subscriber::Registry>>::max_level_hint(
+        targets,
+    )
+    .unwrap_or(LevelFilter::TRACE);
+    std::cmp::max(asked, LevelFilter::INFO)
+}
+
+/// The per-layer filter of the functions' JSON lines ([`enabled`] by `targets`).
+pub fn lambda_filter(
+    targets: Targets,
+) -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    let hint = max_level(&targets);
+    tracing_subscriber::filter::filter_fn(move |metadata| enabled(&targets, metadata))
+        .with_max_level_hint(hint)
+}
+
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts a request; whether it is the first of this process (a Lambda cold start).
@@ -86,10 +120,8 @@ pub fn init(json: bool) {
     let registry = tracing_subscriber::registry();
     // `try_init` so that tests and repeated calls do not panic on a second subscriber.
     let _ = if json {
-        let filter =
-            tracing_subscriber::filter::filter_fn(move |metadata| enabled(&targets, metadata));
         let installed = registry
-            .with(json::JsonLines::lambda().with_filter(filter))
+            .with(json::JsonLines::lambda().with_filter(lambda_filter(targets)))
             .try_init();
         if let Some(level) = env(LAMBDA_LOG_LEVEL).filter(|l| drops_metrics(l)) {
             tracing::warn!(
@@ -100,9 +132,11 @@ pub fn init(json: bool) {
         }
         installed
     } else {
+        let hint = max_level(&targets);
         let filter = tracing_subscriber::filter::filter_fn(move |metadata| {
             metadata.target() != crate::metrics::TARGET && enabled(&targets, metadata)
-        });
+        })
+        .with_max_level_hint(hint);
         registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -139,6 +173,21 @@ mod tests {
     fn lambdas_log_level_wins_over_rust_log() {
         let debug = filter(Some("DEBUG"), Some("warn"));
         assert!(debug.would_enable("pers::http", &Level::DEBUG));
+        assert!(debug.would_enable("aws_smithy_runtime", &Level::INFO));
+        // Dependencies that log requests and events whole, secrets and all, at DEBUG and
+        // TRACE stay at INFO whatever Lambda's level says.
+        let trace = filter(Some("TRACE"), None);
+        assert!(trace.would_enable("pers::keys", &Level::TRACE));
+        for target in [
+            "lambda_runtime::layers::api_response",
+            "aws_smithy_runtime::client::orchestrator",
+            "hyper",
+        ] {
+            assert!(!trace.would_enable(target, &Level::DEBUG), "{target}");
+            assert!(trace.would_enable(target, &Level::INFO), "{target}");
+        }
+        let warn = filter(Some("WARN"), None);
+        assert!(!warn.would_enable("aws_smithy_runtime", &Level::INFO));
         let fatal = filter(Some("FATAL"), Some("info"));
         assert!(fatal.would_enable("pers", &Level::ERROR));
         assert!(!fatal.would_enable("pers", &Level::WARN));

@@ -205,6 +205,9 @@ fn without_query(uri: &str) -> String {
         Ok(mut url) => {
             url.set_query(None);
             url.set_fragment(None);
+            // A user name or password in the URL is a tenant's secret too.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
             url.to_string()
         }
         Err(_) => "<not a URL>".to_owned(),
@@ -242,5 +245,14 @@ mod tests {
         assert_eq!(cache_lifetime("no-store"), Duration::ZERO);
         assert_eq!(cache_lifetime("public"), DEFAULT_JWKS_TTL);
         assert_eq!(cache_lifetime("max-age=99999999"), MAX_JWKS_TTL);
+    }
+
+    #[test]
+    fn a_logged_jwks_uri_keeps_no_secret() {
+        assert_eq!(
+            without_query("https://user:pa55@idp.example/jwks.json?key=k#f"),
+            "https://idp.example/jwks.json"
+        );
+        assert_eq!(without_query("not a url"), "<not a URL>");
     }
 }
