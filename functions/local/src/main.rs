@@ -85,6 +85,18 @@ fn data_dir() -> Result<PathBuf, ConfigError> {
     Ok(dir)
 }
 
+/// The settings, with `pers-local`'s own default activation delay: none. The deployed
+/// default (2 h 10 min) is for API Gateway's two-hour JWKS cache; what verifies
+/// `pers-local`'s tokens is a developer's own (jose, PyJWT, aws-jwt-verify), and each
+/// refetches the JWKS on an unknown `kid`. `PERS_KEY_ACTIVATION_DELAY_SECONDS` still
+/// sets one, to rehearse a deployment's timing.
+fn local_settings(mut settings: Settings) -> Settings {
+    if env(pers::config::KEY_ACTIVATION_DELAY).is_none() {
+        settings.key_activation_delay = std::time::Duration::ZERO;
+    }
+    settings
+}
+
 /// Like the `rotate-keys` function in AWS: a new key becomes current, the current one
 /// stays published and verifying as previous. A running server reloads the key file;
 /// the new key signs after `PERS_KEY_ACTIVATION_DELAY_SECONDS`. `compromised`: like a
@@ -201,7 +213,7 @@ async fn run() -> Result<(), BoxError> {
     // Bind first, so that port 0 works and the default issuer names the real address.
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let settings = Settings::from_env(Some(format!("http://{addr}")))?;
+    let settings = local_settings(Settings::from_env(Some(format!("http://{addr}")))?);
 
     // A table in a real AWS account holds real tenants: the development identity
     // provider (which mints admin tokens for any of them) is for local stores only.

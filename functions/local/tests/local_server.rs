@@ -153,8 +153,9 @@ async fn with_table_name_it_uses_that_dynamodb_table() {
 async fn rotate_keys_publishes_a_new_key_that_signs_while_old_tokens_still_verify() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = command(dir.path());
-    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY)
-        .env("PERS_KEY_ACTIVATION_DELAY_SECONDS", "0");
+    // No PERS_KEY_ACTIVATION_DELAY_SECONDS: pers-local's default is none, so the new key
+    // signs at once (a deployment's would wait 2 h 15 min).
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY);
     let local = start(cmd);
     let before: Value = create_tenant(&local.base, PLATFORM_KEY)
         .await
@@ -350,14 +351,15 @@ async fn schemathesis_finds_no_server_error_no_undocumented_answer_and_no_refuse
     );
 }
 
-/// The local equivalent of the compromised-key procedure: with the default activation
-/// delay a rotation keeps the old key signing; `rotate-keys --compromised` replaces
-/// every key, the new one signing at once and the old ones' tokens refused.
+/// The local equivalent of the compromised-key procedure: with a deployment's
+/// activation delay a rotation keeps the old key signing; `rotate-keys --compromised`
+/// replaces every key, the new one signing at once and the old ones' tokens refused.
 #[tokio::test]
 async fn rotate_keys_compromised_replaces_every_key_and_the_new_one_signs_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = command(dir.path());
-    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY);
+    cmd.env("PERS_PLATFORM_API_KEY", PLATFORM_KEY)
+        .env("PERS_KEY_ACTIVATION_DELAY_SECONDS", "7800");
     let local = start(cmd);
     let kids = || async {
         let v: Value = reqwest::get(format!("{}/.well-known/jwks.json", local.base))
