@@ -687,6 +687,16 @@ async fn warm_functions_answer_a_json_503_in_time_and_recover() {
         );
         assert!(cached.took < BOUND);
     }
+    // Each 503 was counted, in a document CloudWatch would take as a metric.
+    for (name, function) in [("auth", &auth), ("verify", &verify)] {
+        let documents = function.stdout();
+        let counted = documents
+            .iter()
+            .filter(|l| l.contains("\"ServerErrors\":1"))
+            .inspect(|l| assert_eq!(pers_tests::emf_problems(l), Vec::<String>::new(), "{l}"))
+            .count();
+        assert!(counted > 0, "{name} counted no 5xx: {documents:?}");
+    }
     // The reload in the background of those requests failed, and says why.
     let reload = verify
         .log_line(

@@ -134,6 +134,8 @@ struct Shared {
 pub struct Function {
     child: tokio::process::Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// What it wrote to stdout: the metric documents (EMF).
+    stdout: Arc<Mutex<Vec<String>>>,
     invocations: mpsc::Sender<(String, Value)>,
     shared: Arc<Shared>,
     init_error: Option<oneshot::Receiver<(String, Value, Instant)>>,
@@ -181,7 +183,7 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let started = Instant::now();
@@ -202,9 +204,22 @@ impl Function {
                 }
             });
         }
+        // Its metric documents, kept for the test (not echoed: one per counted event).
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let stdout = stdout.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt as _;
+                let mut lines = tokio::io::BufReader::new(out).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    stdout.lock().expect("lock").push(line);
+                }
+            });
+        }
         Self {
             child,
             logs,
+            stdout,
             invocations,
             shared,
             init_error: Some(init_rx),
@@ -225,6 +240,11 @@ impl Function {
             }),
             _ => None,
         }
+    }
+
+    /// The lines the function wrote to stdout so far: its metric documents.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().expect("lock").clone()
     }
 
     /// The log lines (stderr) the function wrote so far.
