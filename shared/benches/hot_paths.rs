@@ -126,13 +126,14 @@ async fn send(router: &axum::Router, request: Request<Body>, expected: StatusCod
     serde_json::from_slice(&bytes).expect("JSON")
 }
 
-fn requests(c: &mut Criterion) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("store");
+/// The whole service on the embedded store, with one tenant: its router, the tenant's
+/// project key and a `POST /auth/verify` body with its admin token. The directory must
+/// outlive the router.
+fn service(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (axum::Router, String, String) {
+    let store = EmbeddedStore::open(&dir.join("store.redb")).expect("store");
     // RS256, the default: what a deployment signs with unless told otherwise.
     let (keys, _) = LocalKeySource::open_or_generate(
-        &dir.path().join("keys.json"),
+        &dir.join("keys.json"),
         SigningAlgorithm::Rs256,
         Duration::ZERO,
     )
@@ -156,6 +157,13 @@ fn requests(c: &mut Criterion) {
     ));
     let project_key = tenant["projectApiKey"].as_str().expect("key").to_owned();
     let verify_body = serde_json::json!({"authToken": tenant["jwt"]}).to_string();
+    (router, project_key, verify_body)
+}
+
+fn requests(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (router, project_key, verify_body) = service(&rt, dir.path());
 
     let mut group = c.benchmark_group("warm request");
     group.bench_function("POST /auth/verify (RS256)", |b| {
@@ -192,32 +200,7 @@ fn logging(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("store");
-    let (keys, _) = LocalKeySource::open_or_generate(
-        &dir.path().join("keys.json"),
-        SigningAlgorithm::Rs256,
-        Duration::ZERO,
-    )
-    .expect("key");
-    let state = AppState::new(
-        Deployment::Lambda,
-        Arc::new(store),
-        Arc::new(keys),
-        settings(),
-        KeyHash::of(PLATFORM_KEY),
-    );
-    let router = app(state);
-    let tenant = rt.block_on(send(
-        &router,
-        Request::post("/tenants")
-            .header("x-api-key", PLATFORM_KEY)
-            .header("content-type", "application/json")
-            .body(Body::from(r#"{"projectName": "Bench"}"#))
-            .expect("request"),
-        StatusCode::CREATED,
-    ));
-    let project_key = tenant["projectApiKey"].as_str().expect("key").to_owned();
-    let verify_body = serde_json::json!({"authToken": tenant["jwt"]}).to_string();
+    let (router, project_key, verify_body) = service(&rt, dir.path());
     let verify = || async {
         let request = Request::post("/auth/verify")
             .header("x-project-key", &project_key)

@@ -42,10 +42,8 @@ impl MakeRequestId for PlatformOrNewId {
                 _ => None,
             })
             .and_then(|id| HeaderValue::try_from(id).ok());
-        let id = platform.unwrap_or_else(|| {
-            HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
-                .expect("a UUID is a valid header value")
-        });
+        let id =
+            platform.or_else(|| HeaderValue::try_from(uuid::Uuid::new_v4().to_string()).ok())?;
         Some(RequestId::new(id))
     }
 }
