@@ -837,44 +837,12 @@ async fn a_compromised_key_stops_verifying_and_its_successor_signs_at_once_witho
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.json);
 }
 
-/// Everything this test binary logs, as the functions log it (JSON lines with their
-/// spans): a global subscriber, since a scoped one misses events whose callsites other
-/// tests' threads reached first.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn captured() -> &'static Captured {
-    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    LOG.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-        captured
-    })
-}
-
 /// A reload in the background of a request logs in that request's span, so that its
 /// failure is read with the request that started it.
 #[tokio::test]
 async fn a_background_reload_logs_in_the_span_of_its_request() {
     use tracing::Instrument as _;
-    let log = captured();
+    let log = pers_tests::captured_log();
     let moto = Moto::start().await;
     let sm = client(&moto).await;
     let (material, _) = material_json(SigningAlgorithm::Es256);
@@ -894,7 +862,7 @@ async fn a_background_reload_logs_in_the_span_of_its_request() {
         .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let line = loop {
-        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let text = log.text();
         let found = text
             .lines()
             .find(|l| l.contains("reloading signing keys failed") && l.contains(&request))
@@ -917,7 +885,7 @@ async fn a_background_reload_logs_in_the_span_of_its_request() {
 /// Manager cannot be read, the set held is answered, not to be cached, with a warning.
 #[tokio::test]
 async fn a_jwks_that_cannot_be_reloaded_is_served_with_no_cache() {
-    let log = captured();
+    let log = pers_tests::captured_log();
     let moto = Moto::start().await;
     let sm = client(&moto).await;
     let (material, kid) = material_json(SigningAlgorithm::Es256);
@@ -945,7 +913,7 @@ async fn a_jwks_that_cannot_be_reloaded_is_served_with_no_cache() {
         assert_eq!(stale.cache_control, "no-cache");
         assert_eq!(stale.kids, std::slice::from_ref(&kid));
     }
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     assert!(
         text.contains("serving the JWKS held, not to be cached"),
         "no warning: {text}"

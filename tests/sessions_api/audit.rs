@@ -1,71 +1,27 @@
 //! One structured audit line per sign-out, reuse detection, regeneration and admin-token
 //! issue, naming tenant, user, session, action and scope, and never a token or a key.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::http::StatusCode;
-use pers_tests::{PLATFORM_KEY, TestApp};
+use pers_tests::{CapturedLog, PLATFORM_KEY, TestApp, captured_log};
 use serde_json::Value;
 
 use crate::{Pair, world_on};
 
-/// Everything logged in this test binary, as the Lambda functions log it (JSON lines,
-/// with the thread that logged each).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-/// The binary's one log: a global subscriber (a scoped one misses events whose
-/// callsites other tests' threads reached first: tracing caches their interest).
-fn captured() -> &'static Captured {
-    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    LOG.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_target(true)
-            .with_thread_ids(true)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-        captured
-    })
-}
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    /// The `fields` of each audit line this thread logged.
-    fn audit_lines(&self) -> Vec<Value> {
-        let thread = format!("{:?}", std::thread::current().id());
-        self.text()
-            .lines()
-            .map(|line| serde_json::from_str::<Value>(line).expect("a JSON log line"))
-            .filter(|line| line["target"] == "pers::audit" && line["threadId"] == thread.as_str())
-            .map(|line| line["fields"].clone())
-            .collect()
-    }
+/// The `fields` of each audit line this thread logged.
+fn audit_lines(log: &CapturedLog) -> Vec<Value> {
+    let thread = format!("{:?}", std::thread::current().id());
+    log.text()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("a JSON log line"))
+        .filter(|line| line["target"] == "pers::audit" && line["threadId"] == thread.as_str())
+        .map(|line| line["fields"].clone())
+        .collect()
 }
 
 #[tokio::test]
 async fn security_events_are_audit_lines_without_secrets() {
     // The runtime of a #[tokio::test] is this one thread: its lines are this test's.
-    let captured = captured();
+    let captured = captured_log();
 
     let w = world_on(TestApp::embedded()).await;
     let tenant = w.id().to_owned();
@@ -96,7 +52,7 @@ async fn security_events_are_audit_lines_without_secrets() {
         .await;
     let jwt = issued.json["jwt"].as_str().unwrap().to_owned();
 
-    let lines = captured.audit_lines();
+    let lines = audit_lines(captured);
     let find = |action: &str| {
         lines
             .iter()

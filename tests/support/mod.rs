@@ -20,6 +20,7 @@ pub mod emf;
 pub mod endpoints;
 pub mod fault;
 pub mod geoip;
+pub mod log;
 pub mod moto;
 pub mod providers;
 pub mod runtime_api;
@@ -30,6 +31,7 @@ pub use emf::emf_problems;
 pub use endpoints::bearer;
 pub use fault::{Fault, FaultProxy, ThrottleError, Throttler, moto_addr};
 pub use geoip::{GEOIP_COUNTRY_ONLY, GEOIP_LONDON, write_geoip_database};
+pub use log::{CapturedLog, captured_log};
 pub use moto::{
     CallCounter, Moto, PATIENT, TemplateResources, dynamo_client, sdk_config_for, sdk_config_with,
     secrets_client,
